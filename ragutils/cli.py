@@ -1,0 +1,108 @@
+"""The ``ragutils`` command line (also ``python -m ragutils``).
+
+Every sub-command turns a problem the user can fix into one line on stderr and
+a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import CourseError
+
+
+def cmd_course(args: argparse.Namespace) -> int:
+    """Execute the notebooks headless; non-zero exit if any fails."""
+    from . import course
+
+    if args.sync_colab:
+        changed = [path.name for path in course.notebook_paths(args.only) if course.sync_colab_cells(path)]
+        print(f"Colab cells updated in {len(changed)} notebook(s): {', '.join(changed) or 'none'}")
+        return 0
+    runs = course.run_course(only=args.only, inplace=args.inplace, timeout=args.timeout)
+    return 0 if all(run.ok for run in runs) else 1
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    """Rebuild data/ from its sources."""
+    from . import data
+
+    counts = data.build()
+    for name, count in counts.items():
+        print(f"{name:<32} {count:>7,}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the models of a profile; with --prepare, load each once to fill the caches."""
+    from . import models
+
+    roles = args.roles or list(models.ROLES)
+    specs = {role: models.spec(role, args.profile) for role in roles}  # checks every name first
+    for role, model_spec in specs.items():
+        print(f"{role:<16} {model_spec.source:<8} {model_spec.name:<40} {model_spec.about}")
+    if args.prepare:
+        # Only what a fresh clone can load: the seq2seq model appears after notebook 06.
+        for role in args.roles or ("encoder", "generator"):
+            models.load(role, args.profile)
+            print(f"ready: {role}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="ragutils", description="Tools of the course 'RAG and fine-tuning, from first principles'.")
+    parser.add_argument("--profile", choices=None, default=None,
+                        help="model profile: offline (default) or hub; also RAGUTILS_PROFILE")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    course = commands.add_parser("course", help="execute the notebooks headless (HTML under build/)")
+    course.add_argument("--only", help="comma-separated notebook numbers, e.g. 03,05")
+    course.add_argument("--inplace", action="store_true",
+                        help="also save the outputs into notebooks/ (how committed outputs are made)")
+    course.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
+    course.add_argument("--sync-colab", action="store_true",
+                        help="rewrite each notebook's Colab badge and install cell from ragutils.REPO")
+    course.set_defaults(run=cmd_course)
+
+    data = commands.add_parser("data", help="the course data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_build = data_commands.add_parser("build", help="rebuild data/ from its sources")
+    data_build.set_defaults(run=cmd_data_build)
+
+    models = commands.add_parser("models", help="list (and with --prepare, cache) the models")
+    models.add_argument("roles", nargs="*", metavar="ROLE",
+                        help="encoder, generator, seq2seq or classifier_base (default: all)")
+    models.add_argument("--prepare", action="store_true", help="load the offline models once")
+    models.set_defaults(run=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.profile:
+        from .models import resolve_profile
+
+        try:
+            os.environ["RAGUTILS_PROFILE"] = resolve_profile(args.profile)
+        except CourseError as error:
+            parser.exit(2, f"ragutils: error: {error}\n")
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except CourseError as error:
+        print(f"ragutils: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ragutils: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
