@@ -36,6 +36,18 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_info(args: argparse.Namespace) -> int:
+    """Print the number of rows of every corpus and derived set."""
+    from . import data
+
+    for name in data.CORPORA:
+        print(f"{name:<16} {len(data.load_corpus(name)):>7,}")
+    for name in data.DERIVED:
+        splits = data.load_split(name)
+        print(f"{name:<16} " + "  ".join(f"{split} {len(rows):,}" for split, rows in splits.items()))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """List the models of a profile; with --prepare, load each once to fill the caches."""
     from . import models
@@ -73,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     data_build = data_commands.add_parser("build", help="rebuild data/ from its sources")
     data_build.set_defaults(run=cmd_data_build)
+    data_info = data_commands.add_parser("info", help="count the rows of every set")
+    data_info.set_defaults(run=cmd_data_info)
 
     models = commands.add_parser("models", help="list (and with --prepare, cache) the models")
     models.add_argument("roles", nargs="*", metavar="ROLE",

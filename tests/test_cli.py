@@ -1,0 +1,66 @@
+"""The command line: bad input gives one clear line on stderr and a non-zero exit."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def ragutils(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m ragutils ARGS` and capture its output."""
+    return subprocess.run([sys.executable, "-m", "ragutils", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """A non-zero exit with one line on stderr that contains every needle, and no traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_profile():
+    assert_one_line_error(ragutils("--profile", "gpu", "models"), "unknown profile 'gpu'", "offline")
+
+
+def test_unknown_profile_from_environment():
+    assert_one_line_error(ragutils("models", env={"RAGUTILS_PROFILE": "gpu"}), "unknown profile 'gpu'")
+
+
+def test_unknown_role():
+    assert_one_line_error(ragutils("models", "decoder"), "unknown model role 'decoder'")
+
+
+def test_missing_data_folder(tmp_path):
+    missing = tmp_path / "no-data-here"
+    assert_one_line_error(ragutils("data", "info", env={"RAGUTILS_DATA": str(missing)}),
+                          "data folder not found", str(missing))
+
+
+def test_missing_data_set(tmp_path):
+    (tmp_path / "wiki").mkdir()
+    assert_one_line_error(ragutils("data", "info", env={"RAGUTILS_DATA": str(tmp_path)}),
+                          "not found", "ragutils data build")
+
+
+def test_unknown_notebook_number():
+    assert_one_line_error(ragutils("course", "--only", "77"), "no notebook numbered 77")
+
+
+def test_models_lists_every_role():
+    result = ragutils("models")
+    assert result.returncode == 0, result.stderr
+    for role in ("encoder", "generator", "seq2seq", "classifier_base"):
+        assert role in result.stdout
+
+
+@pytest.mark.parametrize("entry", [["ragutils"], [sys.executable, "-m", "ragutils"]])
+def test_console_script_and_module_both_work(entry):
+    if entry == ["ragutils"]:
+        entry = [os.path.join(os.path.dirname(sys.executable), "ragutils")]
+    result = subprocess.run([*entry, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "course" in result.stdout

@@ -1,0 +1,72 @@
+"""ragutils.course: notebook selection, Colab cells written from one place, error lines."""
+
+import nbformat
+import pytest
+
+from ragutils import REPO, course
+from ragutils.errors import CourseError
+
+
+def test_notebooks_are_numbered_and_selected_by_number():
+    names = [path.name for path in course.notebook_paths()]
+    assert names[0] == "00_setup_and_tour.ipynb"
+    assert names == sorted(names)
+    assert [path.name[:2] for path in course.notebook_paths("00")] == ["00"]
+
+
+def test_unknown_notebook_number_is_a_clear_error():
+    with pytest.raises(CourseError, match="no notebook numbered 99"):
+        course.notebook_paths("00,99")
+
+
+@pytest.mark.parametrize("path", course.notebook_paths(), ids=lambda path: path.stem)
+def test_every_notebook_has_its_badge_and_colab_setup_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    assert course.colab_badge(path.name) in notebook.cells[0].source.splitlines()
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert course.SETUP_TAG in first_code.metadata.get("tags", [])
+    assert first_code.source == course.colab_setup_source()
+    assert f"github.com/{REPO}" in first_code.source
+    assert "[ -e /content ]" in first_code.source or 'os.path.exists("/content")' in first_code.source
+
+
+@pytest.mark.parametrize("path", course.notebook_paths(), ids=lambda path: path.stem)
+def test_committed_outputs_are_clean(path):
+    text = path.read_text(encoding="utf-8")
+    notebook = nbformat.reads(text, as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    # Executed top to bottom in one kernel, as `ragutils course --inplace` does.
+    assert [cell.execution_count for cell in code_cells] == list(range(1, len(code_cells) + 1)), \
+        "outputs are not from one top-to-bottom run: run `ragutils course --inplace`"
+    for cell in code_cells:
+        assert "execution" not in cell.get("metadata", {}), "timing metadata makes outputs vary"
+        for output in cell["outputs"]:
+            assert output.get("name") != "stderr" or "Warning" not in output.get("text", ""), \
+                f"a warning in the committed output of {cell['source'][:60]!r}"
+    for private in ("/root/", "/home/", "/work/", "/tmp/"):
+        assert private not in text, f"{path.name} output shows a local path ({private})"
+
+
+def test_sync_is_idempotent(tmp_path):
+    source = course.notebook_paths("00")[0]
+    copy = tmp_path / source.name
+    copy.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    assert course.sync_colab_cells(copy) is False  # the committed notebook is already in sync
+
+
+def test_sync_adds_badge_and_setup_cell(tmp_path):
+    path = tmp_path / "99_new.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 99 · New\n\nText."),
+                                               nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, path)
+    assert course.sync_colab_cells(path) is True
+    synced = nbformat.read(path, as_version=4)
+    assert synced.cells[0].source.splitlines()[:3] == ["# 99 · New", "", course.colab_badge(path.name)]
+    assert synced.cells[1].source == course.colab_setup_source()
+    assert synced.cells[2].source == "x = 1"
+    assert course.sync_colab_cells(path) is False
+
+
+def test_last_error_line_names_the_exception():
+    report = "\x1b[31m---\x1b[0m\nCell In[3], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero\n"
+    assert course._last_error_line(report) == "ZeroDivisionError: division by zero"
