@@ -38,6 +38,11 @@ COLAB_CLONE_DIR = "/content/" + REPO.split("/")[-1]
 SETUP_TAG = "colab-setup"
 
 
+def solution_paths(folder: Path = NOTEBOOK_DIR / "solutions") -> list[Path]:
+    """The notebooks with the exercises' solutions, in order."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
 def notebook_paths(only: str | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The course notebooks in order, optionally only those numbered in ``only`` ("03,05")."""
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -56,9 +61,10 @@ def notebook_paths(only: str | None = None, folder: Path = NOTEBOOK_DIR) -> list
 
 # --- Colab: the badge and the install cell, written from REPO --------------------------
 
-def colab_badge(notebook_name: str) -> str:
-    """The markdown line of the 'Open in Colab' badge for one notebook."""
-    url = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{notebook_name}"
+def colab_badge(path: Path) -> str:
+    """The markdown line of the 'Open in Colab' badge for one notebook of the repository."""
+    relative = Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    url = f"https://colab.research.google.com/github/{REPO}/blob/main/{relative}"
     return f"[![Open In Colab]({COLAB_BADGE})]({url})"
 
 
@@ -89,7 +95,7 @@ def sync_colab_cells(path: Path) -> bool:
     if title.cell_type != "markdown":
         raise CourseError(f"{path.name}: the first cell must be the markdown title")
     lines = [line for line in title.source.splitlines() if not line.startswith("[![Open In Colab]")]
-    title.source = "\n".join([lines[0], "", colab_badge(path.name), *lines[1:]]).replace("\n\n\n", "\n\n")
+    title.source = "\n".join([lines[0], "", colab_badge(path), *lines[1:]]).replace("\n\n\n", "\n\n")
     setup_cells = [cell for cell in notebook.cells if SETUP_TAG in cell.metadata.get("tags", [])]
     if setup_cells:
         setup_cells[0].source = colab_setup_source()

@@ -19,10 +19,13 @@ def test_unknown_notebook_number_is_a_clear_error():
         course.notebook_paths("00,99")
 
 
-@pytest.mark.parametrize("path", course.notebook_paths(), ids=lambda path: path.stem)
+ALL_NOTEBOOKS = course.notebook_paths() + course.solution_paths()
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda path: path.stem)
 def test_every_notebook_has_its_badge_and_colab_setup_cell(path):
     notebook = nbformat.read(path, as_version=4)
-    assert course.colab_badge(path.name) in notebook.cells[0].source.splitlines()
+    assert course.colab_badge(path) in notebook.cells[0].source.splitlines()
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert course.SETUP_TAG in first_code.metadata.get("tags", [])
     assert first_code.source == course.colab_setup_source()
@@ -30,7 +33,7 @@ def test_every_notebook_has_its_badge_and_colab_setup_cell(path):
     assert "[ -e /content ]" in first_code.source or 'os.path.exists("/content")' in first_code.source
 
 
-@pytest.mark.parametrize("path", course.notebook_paths(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda path: path.stem)
 def test_committed_outputs_are_clean(path):
     text = path.read_text(encoding="utf-8")
     notebook = nbformat.reads(text, as_version=4)
@@ -47,21 +50,27 @@ def test_committed_outputs_are_clean(path):
         assert private not in text, f"{path.name} output shows a local path ({private})"
 
 
-def test_sync_is_idempotent(tmp_path):
+def test_sync_is_idempotent(tmp_path, monkeypatch):
     source = course.notebook_paths("00")[0]
-    copy = tmp_path / source.name
+    monkeypatch.setattr(course, "REPO_ROOT", tmp_path)
+    copy = tmp_path / "notebooks" / source.name
+    copy.parent.mkdir()
     copy.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     assert course.sync_colab_cells(copy) is False  # the committed notebook is already in sync
 
 
-def test_sync_adds_badge_and_setup_cell(tmp_path):
-    path = tmp_path / "99_new.ipynb"
+def test_sync_adds_badge_and_setup_cell(tmp_path, monkeypatch):
+    monkeypatch.setattr(course, "REPO_ROOT", tmp_path)
+    path = tmp_path / "notebooks" / "solutions" / "99_new.ipynb"
+    path.parent.mkdir(parents=True)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 99 · New\n\nText."),
                                                nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(notebook, path)
     assert course.sync_colab_cells(path) is True
     synced = nbformat.read(path, as_version=4)
-    assert synced.cells[0].source.splitlines()[:3] == ["# 99 · New", "", course.colab_badge(path.name)]
+    badge = course.colab_badge(path)
+    assert badge.endswith(f"/{course.REPO}/blob/main/notebooks/solutions/99_new.ipynb)")
+    assert synced.cells[0].source.splitlines()[:3] == ["# 99 · New", "", badge]
     assert synced.cells[1].source == course.colab_setup_source()
     assert synced.cells[2].source == "x = 1"
     assert course.sync_colab_cells(path) is False
