@@ -14,6 +14,30 @@ from collections.abc import Callable, Sequence
 from .errors import CourseError
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question with cited passages."""
+    import json
+    import warnings
+
+    from . import rag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        question = rag.clean_question(args.question)  # fails fast, before any model loads
+    for warning in caught:
+        print(f"ragutils: warning: {warning.message}", file=sys.stderr)
+    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book)
+    answer = pipeline.ask(question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    print(answer.answer or "(no answer)")
+    for passage in answer.passages:
+        mark = "*" if passage.number in answer.cited else " "
+        print(f"{mark}[{passage.number}] {passage.title}  (score {passage.score:.2f})")
+    return 0
+
+
 def cmd_course(args: argparse.Namespace) -> int:
     """Execute the notebooks headless; non-zero exit if any fails."""
     from . import course
@@ -80,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--sync-colab", action="store_true",
                         help="rewrite each notebook's Colab badge and install cell from ragutils.REPO")
     course.set_defaults(run=cmd_course)
+
+    ask = commands.add_parser("ask", help="answer a question with cited passages from the wiki")
+    ask.add_argument("question")
+    ask.add_argument("--retriever", default="bm25", help="bm25 (more as the course adds them)")
+    ask.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
+    ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
+    ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
+    ask.set_defaults(run=cmd_ask)
 
     data = commands.add_parser("data", help="the course data")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")

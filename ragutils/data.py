@@ -72,6 +72,20 @@ def load_corpus(name: str) -> datasets.Dataset:
     return _load_json({"train": path}, split="train")
 
 
+def passage_text(title: str, text: str) -> str:
+    """The passage every retriever indexes and every prompt shows: the title, then the text."""
+    # The title often names the answer ("Aardvark"), and the lead text rarely
+    # repeats it in full, so keyword and dense search both index it.
+    return f"{title}. {text}"
+
+
+def wiki_passages() -> tuple[list[str], list[str], list[str]]:
+    """The wiki corpus as three aligned lists: doc ids, titles and passages (title + text)."""
+    wiki = load_corpus("wiki")
+    titles = wiki["title"]
+    return wiki["id"], titles, [passage_text(t, x) for t, x in zip(titles, wiki["text"])]
+
+
 def load_split(name: str) -> datasets.DatasetDict:
     """Load one derived set (see DERIVED) as a `datasets.DatasetDict` of its splits."""
     if name not in DERIVED:

@@ -64,3 +64,17 @@ def test_console_script_and_module_both_work(entry):
         entry = [os.path.join(os.path.dirname(sys.executable), "ragutils")]
     result = subprocess.run([*entry, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "course" in result.stdout
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!"])
+def test_empty_question(question):
+    assert_one_line_error(ragutils("ask", question), "empty query")
+
+
+def test_unknown_retriever():
+    assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--retriever", "grep"),
+                          "unknown retriever 'grep'")
+
+
+def test_negative_k():
+    assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--k", "-1"), "k must be 0 or more")

@@ -1,0 +1,271 @@
+"""Retrieval-augmented generation: retrieve passages, build a prompt, generate, cite.
+
+A :class:`RAGPipeline` takes any retriever (anything with
+``search(queries, k) -> [[(doc_id, score), ...], ...]``) and any generator (anything
+with ``generate(prompts) -> [text, ...]`` over the prompts that ``build_prompt``
+makes), so BM25, dense, hybrid and engine retrievers, and instruct or seq2seq
+generators, all plug into the same code.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import CourseError
+from .text import validate_query
+
+# Questions longer than this many words are cut (with a warning): a question is
+# never that long, and a huge one would crowd the passages out of the prompt.
+MAX_QUESTION_WORDS = 128
+# Each passage is cut to this many words in the prompt, so k passages fit the
+# generator's context and the prompt stays fast to encode on a CPU.
+MAX_PASSAGE_WORDS = 120
+
+SYSTEM_PROMPT = (
+    "You answer questions using the numbered passages. Reply with the shortest answer "
+    "(a name or a short phrase), then the number of the passage you used in brackets, like: Paris [2]"
+)
+CLOSED_BOOK_SYSTEM_PROMPT = "You answer questions. Reply with the shortest answer (a name or a short phrase)."
+
+
+class Retriever(Protocol):
+    """Anything that ranks documents for a batch of queries."""
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """For each query, up to k (doc_id, score) pairs, best first."""
+
+
+class Generator(Protocol):
+    """Anything that turns a batch of prompts into a batch of answers."""
+
+    def generate(self, prompts: Sequence[Any]) -> list[str]:
+        """One answer per prompt."""
+
+
+@dataclass
+class Passage:
+    """A retrieved passage, numbered as the prompt shows it."""
+
+    number: int
+    doc_id: str
+    title: str
+    text: str
+    score: float
+
+
+@dataclass
+class Answer:
+    """A generated answer with the passages it was given and those it cites."""
+
+    question: str
+    answer: str
+    passages: list[Passage] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)  # passage numbers named in the answer
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the answer, and each passage's title and score."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "cited": self.cited,
+            "passages": [{"number": p.number, "doc_id": p.doc_id, "title": p.title,
+                          "score": round(p.score, 4)} for p in self.passages],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def clean_question(question: str, max_words: int = MAX_QUESTION_WORDS) -> str:
+    """The question stripped; CourseError if empty; cut to max_words with a warning if longer."""
+    question = validate_query(question)
+    words = question.split()
+    if len(words) > max_words:
+        warnings.warn(f"question cut from {len(words)} to {max_words} words", stacklevel=2)
+        question = " ".join(words[:max_words])
+    return question
+
+
+def shorten(text: str, max_words: int) -> str:
+    """The first max_words words of a text, with an ellipsis if it was longer."""
+    words = text.split()
+    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+
+
+def format_passages(passages: Sequence[Passage], max_words: int = MAX_PASSAGE_WORDS) -> str:
+    """The passages as a numbered list: "[1] Title: text"."""
+    return "\n".join(f"[{p.number}] {p.title}: {shorten(p.text, max_words)}" for p in passages)
+
+
+def chat_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
+    """The chat prompt of an instruct model: system rules, then the passages and the question."""
+    if not passages:
+        return [{"role": "system", "content": CLOSED_BOOK_SYSTEM_PROMPT},
+                {"role": "user", "content": question}]
+    return [{"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Passages:\n{format_passages(passages)}\n\nQuestion: {question}"}]
+
+
+def seq2seq_prompt(question: str, passages: Sequence[Passage]) -> str:
+    """The classic RAG prompt of a seq2seq model: "question: … context: …"."""
+    context = " ".join(f"{p.title}: {shorten(p.text, MAX_PASSAGE_WORDS)}" for p in passages)
+    return f"question: {question} context: {context}".strip()
+
+
+_CITATION = re.compile(r"\[(\d+)\]")
+
+
+def split_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
+    """The answer without its "[n]" markers, and the valid passage numbers it cited."""
+    cited = []
+    for number in map(int, _CITATION.findall(text)):
+        if 1 <= number <= n_passages and number not in cited:
+            cited.append(number)
+    answer = _CITATION.sub("", text)
+    # Small models often trail off into a sentence; the answer is the first line.
+    answer = answer.strip().splitlines()[0] if answer.strip() else ""
+    return answer.strip(" .;,"), cited
+
+
+class ChatGenerator:
+    """Greedy answers from an instruct model, batched with left padding."""
+
+    prompt_style = "chat"
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 24, batch_size: int = 8) -> None:
+        """Wrap a causal LM and its tokenizer (which must have a chat template)."""
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        # Decoder-only models continue the *right* end of each row: pad on the left.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def generate(self, prompts: Sequence[list[dict[str, str]]]) -> list[str]:
+        """One greedy answer per chat prompt."""
+        import torch
+
+        answers: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            texts = [self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                     for messages in prompts[start:start + self.batch_size]]
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = batch.to(self.model.device)
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **batch, max_new_tokens=self.max_new_tokens, do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id)
+            new_tokens = output[:, batch["input_ids"].shape[1]:]
+            answers += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return answers
+
+
+class Seq2SeqGenerator:
+    """Beam-search answers from an encoder-decoder model, batched."""
+
+    prompt_style = "seq2seq"
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 24, num_beams: int = 4,
+                 batch_size: int = 8) -> None:
+        """Wrap a seq2seq model and its tokenizer."""
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.num_beams, self.batch_size = max_new_tokens, num_beams, batch_size
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """One answer per "question: … context: …" prompt."""
+        import torch
+
+        answers: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = self.tokenizer(list(prompts[start:start + self.batch_size]), return_tensors="pt",
+                                   padding=True, truncation=True).to(self.model.device)
+            with torch.inference_mode():
+                output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens,
+                                             num_beams=self.num_beams)
+            answers += self.tokenizer.batch_decode(output, skip_special_tokens=True)
+        return answers
+
+
+class RAGPipeline:
+    """Retrieve k passages, prompt the generator with them, and return cited answers."""
+
+    def __init__(self, retriever: Retriever | None, generator: Generator,
+                 documents: Mapping[str, tuple[str, str]], k: int = 3) -> None:
+        """`documents` maps a doc_id to its (title, text); k = 0 or no retriever is closed-book."""
+        if k < 0:
+            raise CourseError(f"k must be 0 (closed-book) or more, not {k}")
+        if k > 0 and retriever is None:
+            raise CourseError("a RAG pipeline with k > 0 needs a retriever")
+        self.retriever, self.generator, self.documents, self.k = retriever, generator, documents, k
+
+    def retrieve(self, questions: Sequence[str]) -> list[list[Passage]]:
+        """The top-k passages of each question, numbered from 1."""
+        if self.k == 0:
+            return [[] for _ in questions]
+        results = self.retriever.search(list(questions), self.k)
+        return [[Passage(number, doc_id, *self.documents[doc_id], score)
+                 for number, (doc_id, score) in enumerate(ranked, start=1)] for ranked in results]
+
+    def build_prompt(self, question: str, passages: Sequence[Passage]) -> Any:
+        """The prompt in the style the generator expects (chat messages or a seq2seq string)."""
+        if getattr(self.generator, "prompt_style", "chat") == "seq2seq":
+            return seq2seq_prompt(question, passages)
+        return chat_messages(question, passages)
+
+    def ask_many(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer a batch of questions; each answer carries its passages and citations."""
+        start = time.perf_counter()
+        questions = [clean_question(question) for question in questions]
+        passages = self.retrieve(questions)
+        outputs = self.generator.generate([self.build_prompt(q, p) for q, p in zip(questions, passages)])
+        seconds = (time.perf_counter() - start) / max(len(questions), 1)
+        answers = []
+        for question, found, output in zip(questions, passages, outputs):
+            text, cited = split_citations(output, len(found))
+            answers.append(Answer(question, text, found, cited, seconds))
+        return answers
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question."""
+        return self.ask_many([question])[0]
+
+
+RETRIEVERS = ("bm25",)
+
+
+def wiki_documents() -> dict[str, tuple[str, str]]:
+    """The wiki corpus as doc_id -> (title, text), the document store of the course's RAG."""
+    from .data import load_corpus
+
+    wiki = load_corpus("wiki")
+    return {doc_id: (title, text) for doc_id, title, text in zip(wiki["id"], wiki["title"], wiki["text"])}
+
+
+def make_retriever(name: str) -> Retriever:
+    """A retriever over the wiki passages, by name (see RETRIEVERS)."""
+    from .data import wiki_passages
+
+    if name not in RETRIEVERS:
+        raise CourseError(f"unknown retriever {name!r}; choose one of: {', '.join(RETRIEVERS)}")
+    doc_ids, _, passages = wiki_passages()
+    from .bm25 import BM25Retriever
+
+    return BM25Retriever(passages, doc_ids, variant="lucene")
+
+
+def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False,
+                  profile: str | None = None) -> RAGPipeline:
+    """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
+    from . import models
+
+    if closed_book:
+        k = 0
+    if k < 0:
+        raise CourseError(f"k must be 0 or more, not {k}")
+    chosen = make_retriever(retriever) if k > 0 else None
+    model, tokenizer = models.load("generator", profile)
+    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(), k=k)

@@ -1,0 +1,68 @@
+"""ragutils.rag: prompts, citations, question checks, and the pipeline end to end."""
+
+import pytest
+
+from ragutils import rag
+from ragutils.errors import CourseError
+
+PASSAGES = [rag.Passage(1, "d1", "Wuhan", "Wuhan is the capital of Hubei, China.", 7.0),
+            rag.Passage(2, "d2", "Hubei", "Hubei is a province of China.", 6.5)]
+
+
+def test_chat_prompt_numbers_the_passages_and_asks_the_question():
+    system, user = rag.chat_messages("What is the capital of Hubei?", PASSAGES)
+    assert system["role"] == "system" and "[2]" in system["content"]
+    assert "[1] Wuhan: Wuhan is the capital" in user["content"]
+    assert "[2] Hubei: Hubei is a province" in user["content"]
+    assert user["content"].endswith("Question: What is the capital of Hubei?")
+
+
+def test_closed_book_prompt_has_no_passages():
+    messages = rag.chat_messages("What is the capital of Hubei?", [])
+    assert messages[-1]["content"] == "What is the capital of Hubei?"
+
+
+def test_seq2seq_prompt_is_question_then_context():
+    prompt = rag.seq2seq_prompt("What is the capital of Hubei?", PASSAGES)
+    assert prompt.startswith("question: What is the capital of Hubei? context: Wuhan: Wuhan is")
+
+
+@pytest.mark.parametrize("output, answer, cited", [
+    ("Wuhan [1]", "Wuhan", [1]),
+    ("Wuhan [1][2] [1]", "Wuhan", [1, 2]),
+    ("Wuhan [7]", "Wuhan", []),  # no passage 7: not a citation
+    ("Wuhan.\nIt is a city in China [2].", "Wuhan", [2]),
+    ("", "", []),
+])
+def test_split_citations(output, answer, cited):
+    assert rag.split_citations(output, n_passages=2) == (answer, cited)
+
+
+def test_long_question_is_cut_with_a_warning():
+    with pytest.warns(UserWarning, match="cut from 300 to 128 words"):
+        question = rag.clean_question("word " * 300)
+    assert len(question.split()) == 128
+
+
+def test_empty_question_is_refused():
+    with pytest.raises(CourseError, match="empty query"):
+        rag.clean_question("  ")
+
+
+def test_pipeline_checks_k_and_retriever():
+    with pytest.raises(CourseError, match="needs a retriever"):
+        rag.RAGPipeline(None, generator=None, documents={}, k=3)
+    with pytest.raises(CourseError, match="k must be"):
+        rag.RAGPipeline(None, generator=None, documents={}, k=-1)
+
+
+def test_pipeline_end_to_end_retrieves_and_cites_real_passages():
+    pipeline = rag.make_pipeline("bm25", k=2)
+    answer = pipeline.ask("What is the capital of Hubei?")
+    titles = [passage.title for passage in answer.passages]
+    assert "Hubei" in titles or "Wuhan" in titles
+    assert [p.number for p in answer.passages] == [1, 2]
+    assert answer.answer  # the generator said something
+    assert all(1 <= number <= 2 for number in answer.cited)
+    record = answer.to_dict()
+    assert set(record) >= {"answer", "passages"} and set(record["passages"][0]) >= {"title", "score"}
