@@ -38,6 +38,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCHMARKS = ("bm25", "dense", "decoding")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run benchmarks side by side and print their tables (markdown, as in the README)."""
+    from . import bench
+
+    names = BENCHMARKS if args.which == "all" else (args.which,)
+    for name in names:
+        run = getattr(bench, f"bench_{name}", None)
+        if run is None:
+            raise CourseError(f"the {name} benchmark is not part of this version of ragutils")
+        print(f"## {name}\n")
+        print(bench.format_table(run()))
+        print()
+    return 0
+
+
 def cmd_course(args: argparse.Namespace) -> int:
     """Execute the notebooks headless; non-zero exit if any fails."""
     from . import course
@@ -112,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
     ask.set_defaults(run=cmd_ask)
+
+    bench = commands.add_parser("bench", help="speed benchmarks, side by side with reference libraries")
+    bench.add_argument("which", nargs="?", default="all", choices=(*BENCHMARKS, "all"))
+    bench.set_defaults(run=cmd_bench)
 
     data = commands.add_parser("data", help="the course data")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")

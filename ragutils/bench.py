@@ -1,0 +1,205 @@
+"""Side-by-side benchmarks of the course's own code against the reference libraries."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import CourseError
+
+T = TypeVar("T")
+Ranked = list[tuple[np.ndarray, np.ndarray]]  # (document positions, scores), one pair per query
+
+
+def timed(run: Callable[[], T]) -> tuple[float, T]:
+    """The wall-clock seconds one call of `run` takes, and its result."""
+    start = time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, result
+
+
+class BestTimes(dict):
+    """The shortest time seen for each named step, over repeated rounds."""
+
+    def run(self, name: str, step: Callable[[], T]) -> T:
+        """Time `step` once, keep the time if it is the best for `name`, and return its result."""
+        seconds, result = timed(step)
+        self[name] = min(self.get(name, float("inf")), seconds)
+        return result
+
+
+def single_thread() -> contextlib.AbstractContextManager:
+    """A context in which BLAS and OpenMP pools use one thread (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a markdown table, columns in order of first appearance."""
+    if not rows:
+        return ""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            if abs(value) >= 100:
+                return f"{value:,.0f}"
+            return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# BM25: ragutils.bm25 against bm25s and rank_bm25
+# ---------------------------------------------------------------------------
+
+
+def same_ranking(
+    positions: Sequence[int], scores: Sequence[float], other_positions: Sequence[int],
+    other_scores: Sequence[float], rtol: float = 1e-5,
+) -> bool:
+    """Whether two ranked lists agree: same scores (to rtol), same documents but for the order of ties."""
+    if len(positions) != len(other_positions) or not np.allclose(scores, other_scores, rtol=rtol, atol=0):
+        return False
+    # Walk through groups of equal scores: each must hold the same documents, except
+    # the last, whose ties may go on past k and be cut differently.
+    start = 0
+    while start < len(positions):
+        end = start + 1
+        while end < len(positions) and abs(scores[end] - scores[start]) <= rtol * abs(scores[start]):
+            end += 1
+        if end < len(positions) and set(positions[start:end]) != set(other_positions[start:end]):
+            return False
+        start = end
+    return True
+
+
+def bm25_queries(descriptions: Sequence[str], n_queries: int, seed: int) -> list[str]:
+    """`n_queries` article descriptions drawn at random (with a seed), as benchmark queries."""
+    # Descriptions ("Art movement", "Chemical element with atomic number 66") are
+    # short, natural queries whose answer is their own article.
+    pool = [text for text in descriptions if text.strip()]
+    rng = random.Random(seed)
+    return rng.sample(pool, n_queries) if n_queries <= len(pool) else rng.choices(pool, k=n_queries)
+
+
+def bench_bm25(
+    n_queries: int = 1000, seed: int = 0, rank_bm25_queries: int = 50, k: int = 10, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Index-build time and batch-query speed of ragutils.bm25, bm25s and rank_bm25 on the wiki corpus."""
+    # The set-up, so that the numbers compare like with like:
+    # - corpus: every wiki article as title + text; queries: article descriptions
+    #   (see `bm25_queries`), the same for every library;
+    # - the same `\w+` tokens for all, made before the clocks start;
+    # - one thread: bm25s on its sequential numpy path, BLAS/OpenMP pools limited to
+    #   one thread (the sparse products of ragutils.bm25 are single-threaded anyway);
+    # - each time is the best of `repeats` runs; rank_bm25, about 500 times slower,
+    #   answers only the first `rank_bm25_queries` queries and its speed is per query;
+    # - same_top_k_as_reference: the share of queries whose top k equals the
+    #   reference's (bm25s for Lucene, rank_bm25 for Okapi), up to the order of ties.
+    # Imported here: the reference libraries are only needed when benchmarking.
+    import bm25s
+    import rank_bm25
+
+    from .bm25 import BM25Index
+    from .data import load_corpus
+    from .text import tokenize_many
+
+    if n_queries < 1 or rank_bm25_queries < 1 or repeats < 1:
+        raise CourseError("n_queries, rank_bm25_queries and repeats must be >= 1")
+    corpus = load_corpus("wiki")
+    docs = [f"{title} {text}" for title, text in zip(corpus["title"], corpus["text"])]
+    queries = bm25_queries(corpus["description"], n_queries, seed)
+    # Every library gets the same tokens: only indexing and scoring are timed.
+    docs_tokens = tokenize_many(docs)
+    queries_tokens = tokenize_many(queries)
+    few_queries = queries_tokens[:rank_bm25_queries]
+
+    def ragutils_index(variant: str, **params: Any) -> BM25Index:
+        return BM25Index(docs_tokens, variant, **params)
+
+    def bm25s_index() -> bm25s.BM25:
+        model = bm25s.BM25(method="lucene", k1=1.5, b=0.75, backend="numpy")
+        model.index(docs_tokens, show_progress=False)
+        return model
+
+    def bm25s_search(model: bm25s.BM25) -> Ranked:
+        # n_threads=0: bm25s's sequential path; its numba backend is not installed here.
+        documents, scores = model.retrieve(
+            queries_tokens, k=k, show_progress=False, n_threads=0, backend_selection="numpy"
+        )
+        # bm25s fills k places with zero-score documents where fewer match; drop them.
+        return [(d[s > 0], s[s > 0]) for d, s in zip(documents, scores)]
+
+    def rank_bm25_search(model: rank_bm25.BM25Okapi) -> Ranked:
+        # What rank_bm25's get_top_n does (score every document, sort), keeping the scores.
+        results = []
+        for query in few_queries:
+            scores = model.get_scores(query)
+            top = np.argsort(scores)[::-1][:k]
+            results.append((top[scores[top] > 0], scores[top][scores[top] > 0]))
+        return results
+
+    def agreement(ours: Ranked, theirs: Ranked) -> float:
+        # The share of queries whose ranked lists are the same, up to the order of ties.
+        return float(np.mean([same_ranking(*a, *b) for a, b in zip(ours, theirs)]))
+
+    # Rounds, each timing every library in turn, so that a busy machine slows all
+    # of them alike; each step keeps its best time over the rounds.
+    best = BestTimes()
+    with single_thread():
+        for _ in range(repeats):
+            lucene = best.run("build lucene", lambda: ragutils_index("lucene"))
+            lucene_top = best.run("query lucene", lambda: lucene.top_k(queries_tokens, k))
+            bm25s_model = best.run("build bm25s", bm25s_index)
+            bm25s_top = best.run("query bm25s", lambda: bm25s_search(bm25s_model))
+            okapi = best.run("build okapi", lambda: ragutils_index("okapi", negative_idf="epsilon"))
+            okapi_top = best.run("query okapi", lambda: okapi.top_k(queries_tokens, k))
+            rank_model = best.run("build rank_bm25", lambda: rank_bm25.BM25Okapi(docs_tokens))
+            rank_top = best.run("query rank_bm25", lambda: rank_bm25_search(rank_model))
+
+    # rank_bm25 answers only the first `rank_bm25_queries`: speeds are per query.
+    speed = {
+        "lucene": n_queries / best["query lucene"],
+        "bm25s": n_queries / best["query bm25s"],
+        "okapi": n_queries / best["query okapi"],
+        "rank_bm25": len(few_queries) / best["query rank_bm25"],
+    }
+    rows = [
+        ("ragutils.bm25", "lucene", best["build lucene"], n_queries, speed["lucene"],
+         agreement(lucene_top, bm25s_top)),
+        ("bm25s (numpy, n_threads=0)", "lucene", best["build bm25s"], n_queries, speed["bm25s"], None),
+        ("ragutils.bm25", "okapi, epsilon floor", best["build okapi"], n_queries, speed["okapi"],
+         agreement(okapi_top[: len(few_queries)], rank_top)),
+        ("rank_bm25 (BM25Okapi)", "okapi, epsilon floor", best["build rank_bm25"], len(few_queries),
+         speed["rank_bm25"], None),
+    ]
+    return [
+        {
+            "library": library,
+            "variant": variant,
+            "build_s": build_s,
+            "build_speedup_vs_bm25s": best["build bm25s"] / build_s,
+            "queries": n,
+            "queries_per_s": queries_per_s,
+            "speedup_vs_bm25s": queries_per_s / speed["bm25s"],
+            "speedup_vs_rank_bm25": queries_per_s / speed["rank_bm25"],
+            "same_top_k_as_reference": same,
+        }
+        for library, variant, build_s, n, queries_per_s, same in rows
+    ]
