@@ -38,6 +38,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate the RAG pipeline (or the closed-book generator) on a QA file."""
+    import json
+
+    from . import rag
+
+    rows = rag.read_qa_file(args.qa)  # fails fast, before any model loads
+    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book)
+    result = rag.evaluate(pipeline, rows, progress=not args.json)
+    if args.json:
+        print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
+                          for key, value in result.items()}))
+        return 0
+    for key, value in result.items():
+        print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+    return 0
+
+
 BENCHMARKS = ("bm25", "dense", "decoding")
 
 
@@ -130,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
     ask.set_defaults(run=cmd_ask)
+
+    evaluate = commands.add_parser("eval", help="exact match, F1, recall@k and latency on a QA file")
+    evaluate.add_argument("--qa", required=True, help='JSON Lines: {"id", "question", "answers": [...]}')
+    evaluate.add_argument("--retriever", default="bm25", help="bm25 (more as the course adds them)")
+    evaluate.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
+    evaluate.add_argument("--closed-book", action="store_true", help="answer without retrieval")
+    evaluate.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="speed benchmarks, side by side with reference libraries")
     bench.add_argument("which", nargs="?", default="all", choices=(*BENCHMARKS, "all"))

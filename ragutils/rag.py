@@ -9,11 +9,13 @@ generators, all plug into the same code.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import CourseError
@@ -232,6 +234,65 @@ class RAGPipeline:
     def ask(self, question: str) -> Answer:
         """Answer one question."""
         return self.ask_many([question])[0]
+
+
+def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
+    """Rows {"id", "question", "answers": [...], optional "title"} from a JSON Lines file, checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"QA file not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CourseError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise CourseError(f"{path}:{number}: a row must be a JSON object")
+            missing = [key for key in ("id", "question", "answers") if key not in row]
+            if missing:
+                raise CourseError(f"{path}:{number}: missing {', '.join(missing)}")
+            answers = row["answers"]
+            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+                raise CourseError(f"{path}:{number}: answers must be a non-empty list of strings")
+            if not isinstance(row["question"], str) or not row["question"].strip():
+                raise CourseError(f"{path}:{number}: empty question")
+            rows.append(row)
+    if not rows:
+        raise CourseError(f"QA file has no rows: {path}")
+    return rows
+
+
+def evaluate(pipeline: RAGPipeline, rows: Sequence[Mapping[str, Any]], batch_size: int = 8,
+             progress: bool = True) -> dict[str, Any]:
+    """Exact match, token F1, recall@k (rows with a title) and seconds per question."""
+    from tqdm.auto import tqdm
+
+    from .metrics import exact_match, token_f1
+
+    start = time.perf_counter()
+    answers: list[Answer] = []
+    with tqdm(total=len(rows), unit="question", disable=not progress) as bar:
+        for first in range(0, len(rows), batch_size):
+            batch = rows[first:first + batch_size]
+            answers += pipeline.ask_many([row["question"] for row in batch])
+            bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "questions": len(rows),
+        "k": pipeline.k,
+        "exact_match": sum(exact_match(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
+        "f1": sum(token_f1(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
+        "seconds_per_question": seconds / len(rows),
+    }
+    titled = [(a, r) for a, r in zip(answers, rows) if r.get("title")]
+    if titled and pipeline.k > 0:
+        result[f"recall@{pipeline.k}"] = sum(
+            any(p.title == r["title"] for p in a.passages) for a, r in titled) / len(titled)
+    return result
 
 
 RETRIEVERS = ("bm25",)

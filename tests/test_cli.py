@@ -78,3 +78,20 @@ def test_unknown_retriever():
 
 def test_negative_k():
     assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--k", "-1"), "k must be 0 or more")
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"id": 1, "question": "Who?", "answers": ["x"]}\n{not json\n', ":2: not valid JSON"),
+    ('{"id": 1, "question": "Who?"}\n', ":1: missing answers"),
+    ('{"id": 1, "question": "Who?", "answers": []}\n', ":1: answers must be a non-empty list"),
+    ('{"id": 1, "question": " ", "answers": ["x"]}\n', ":1: empty question"),
+    ("\n", "has no rows"),
+])
+def test_malformed_qa_file_names_the_bad_line(tmp_path, content, needle):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(content, encoding="utf-8")
+    assert_one_line_error(ragutils("eval", "--qa", str(path)), needle)
+
+
+def test_missing_qa_file(tmp_path):
+    assert_one_line_error(ragutils("eval", "--qa", str(tmp_path / "nope.jsonl")), "QA file not found")
