@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,9 @@ def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
     start = time.perf_counter()
     error = ""
     try:
-        client.execute()
+        # Cells' own output reaches the notebook through the kernel protocol; the
+        # kernel process's stderr only carries start-up chatter, so silence it.
+        client.execute(stderr=subprocess.DEVNULL)
     except CellExecutionError as failure:
         error = _last_error_line(str(failure))
     except (CellTimeoutError, DeadKernelError) as failure:
