@@ -79,7 +79,10 @@ def cmd_course(args: argparse.Namespace) -> int:
     from . import course
 
     if args.sync_colab:
-        changed = [path.name for path in course.notebook_paths(args.only) if course.sync_colab_cells(path)]
+        chosen = course.notebook_paths(args.only)
+        numbers = {path.name[:2] for path in chosen}
+        chosen += [path for path in course.solution_paths() if path.name[:2] in numbers]
+        changed = [path.name for path in chosen if course.sync_colab_cells(path)]
         print(f"Colab cells updated in {len(changed)} notebook(s): {', '.join(changed) or 'none'}")
         return 0
     runs = course.run_course(only=args.only, inplace=args.inplace, timeout=args.timeout)

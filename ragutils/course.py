@@ -182,8 +182,11 @@ def run_course(only: str | None = None, inplace: bool = False, timeout: int = 12
             runs.append(run)
             status = "ok    " if run.ok else "FAILED"
             tqdm.write(f"{status} {run.name:<40} {run.seconds:7.1f} s  {run.error}".rstrip())
-    times = {run.name: round(run.seconds, 1) for run in runs}
-    (build_dir / "times.json").write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
+    # Keep the times of notebooks not run this time (`--only`), so the file covers the course.
+    times_file = build_dir / "times.json"
+    times = json.loads(times_file.read_text(encoding="utf-8")) if times_file.is_file() else {}
+    times.update({run.name: round(run.seconds, 1) for run in runs})
+    times_file.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n", encoding="utf-8")
     total = sum(run.seconds for run in runs)
     failed = [run.name for run in runs if not run.ok]
     print(f"{len(runs) - len(failed)}/{len(runs)} notebooks ran in {total / 60:.1f} min; "
