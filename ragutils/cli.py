@@ -26,7 +26,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         question = rag.clean_question(args.question)  # fails fast, before any model loads
     for warning in caught:
         print(f"ragutils: warning: {warning.message}", file=sys.stderr)
-    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book)
+    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
     answer = pipeline.ask(question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import rag
 
     rows = rag.read_qa_file(args.qa)  # fails fast, before any model loads
-    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book)
+    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
     result = rag.evaluate(pipeline, rows, progress=not args.json)
     if args.json:
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
+    ask.add_argument("--answer", choices=("generate", "choose"), default="generate",
+                     help="generate freely, or choose the likeliest retrieved title (extractive)")
     ask.set_defaults(run=cmd_ask)
 
     evaluate = commands.add_parser("eval", help="exact match, F1, recall@k and latency on a QA file")
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     evaluate.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     evaluate.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    evaluate.add_argument("--answer", choices=("generate", "choose"), default="generate",
+                          help="generate freely, or choose the likeliest retrieved title (extractive)")
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="speed benchmarks, side by side with reference libraries")

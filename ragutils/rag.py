@@ -32,6 +32,8 @@ SYSTEM_PROMPT = (
     "You answer questions using the numbered passages. Reply with the shortest answer "
     "(a name or a short phrase), then the number of the passage you used in brackets, like: Paris [2]"
 )
+ANSWER_MODES = ("generate", "choose")
+
 CLOSED_BOOK_SYSTEM_PROMPT = "You answer questions. Reply with the shortest answer (a name or a short phrase)."
 
 
@@ -166,6 +168,31 @@ class ChatGenerator:
         return answers
 
 
+    def candidate_scores(self, prompt: list[dict[str, str]], candidates: Sequence[str]) -> list[float]:
+        """The mean log-probability per token of each candidate answer after the chat prompt."""
+        import torch
+
+        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        prompt_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        candidate_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in candidates]
+        # One batch of "prompt + candidate" rows, padded on the right: one forward pass
+        # scores every candidate, and position t's logits predict token t + 1.
+        width = len(prompt_ids) + max(map(len, candidate_ids))
+        pad = self.tokenizer.pad_token_id
+        rows = [prompt_ids + ids + [pad] * (width - len(prompt_ids) - len(ids)) for ids in candidate_ids]
+        mask = [[1] * (len(prompt_ids) + len(ids)) + [0] * (width - len(prompt_ids) - len(ids))
+                for ids in candidate_ids]
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor(rows, device=self.model.device),
+                                attention_mask=torch.tensor(mask, device=self.model.device)).logits
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        scores = []
+        for row, ids in enumerate(candidate_ids):
+            positions = torch.arange(len(prompt_ids) - 1, len(prompt_ids) - 1 + len(ids))
+            scores.append(log_probs[row, positions, torch.tensor(ids)].mean().item())
+        return scores
+
+
 class Seq2SeqGenerator:
     """Beam-search answers from an encoder-decoder model, batched."""
 
@@ -196,13 +223,21 @@ class RAGPipeline:
     """Retrieve k passages, prompt the generator with them, and return cited answers."""
 
     def __init__(self, retriever: Retriever | None, generator: Generator,
-                 documents: Mapping[str, tuple[str, str]], k: int = 3) -> None:
-        """`documents` maps a doc_id to its (title, text); k = 0 or no retriever is closed-book."""
+                 documents: Mapping[str, tuple[str, str]], k: int = 3, answer_mode: str = "generate") -> None:
+        """`documents` maps a doc_id to its (title, text); k = 0 or no retriever is closed-book.
+
+        `answer_mode` is "generate" (the generator writes the answer freely) or
+        "choose" (the generator only picks which retrieved passage's title answers
+        best, by its likelihood: extractive answering for questions about entities).
+        """
         if k < 0:
             raise CourseError(f"k must be 0 (closed-book) or more, not {k}")
         if k > 0 and retriever is None:
             raise CourseError("a RAG pipeline with k > 0 needs a retriever")
+        if answer_mode not in ANSWER_MODES:
+            raise CourseError(f"unknown answer mode {answer_mode!r}; choose one of: {', '.join(ANSWER_MODES)}")
         self.retriever, self.generator, self.documents, self.k = retriever, generator, documents, k
+        self.answer_mode = answer_mode
 
     def retrieve(self, questions: Sequence[str]) -> list[list[Passage]]:
         """The top-k passages of each question, numbered from 1."""
@@ -223,13 +258,27 @@ class RAGPipeline:
         start = time.perf_counter()
         questions = [clean_question(question) for question in questions]
         passages = self.retrieve(questions)
-        outputs = self.generator.generate([self.build_prompt(q, p) for q, p in zip(questions, passages)])
+        prompts = [self.build_prompt(q, p) for q, p in zip(questions, passages)]
+        if self.answer_mode == "choose" and self.k > 0:
+            answers = [self.choose(question, found, prompt)
+                       for question, found, prompt in zip(questions, passages, prompts)]
+        else:
+            answers = []
+            for question, found, output in zip(questions, passages, self.generator.generate(prompts)):
+                text, cited = split_citations(output, len(found))
+                answers.append(Answer(question, text, found, cited))
         seconds = (time.perf_counter() - start) / max(len(questions), 1)
-        answers = []
-        for question, found, output in zip(questions, passages, outputs):
-            text, cited = split_citations(output, len(found))
-            answers.append(Answer(question, text, found, cited, seconds))
+        for answer in answers:
+            answer.seconds = seconds
         return answers
+
+    def choose(self, question: str, passages: Sequence[Passage], prompt: Any) -> Answer:
+        """The retrieved title the generator finds likeliest as the answer, citing its passage."""
+        if not passages:
+            return Answer(question, "", [], [])
+        scores = self.generator.candidate_scores(prompt, [p.title for p in passages])
+        best = max(range(len(passages)), key=lambda i: (scores[i], -i))  # ties: the better-ranked passage
+        return Answer(question, passages[best].title, list(passages), [passages[best].number])
 
     def ask(self, question: str) -> Answer:
         """Answer one question."""
@@ -319,7 +368,7 @@ def make_retriever(name: str) -> Retriever:
 
 
 def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False,
-                  profile: str | None = None) -> RAGPipeline:
+                  profile: str | None = None, answer_mode: str = "generate") -> RAGPipeline:
     """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
     from . import models
 
@@ -329,4 +378,4 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
         raise CourseError(f"k must be 0 or more, not {k}")
     chosen = make_retriever(retriever) if k > 0 else None
     model, tokenizer = models.load("generator", profile)
-    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(), k=k)
+    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(), k=k, answer_mode=answer_mode)

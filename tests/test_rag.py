@@ -66,3 +66,25 @@ def test_pipeline_end_to_end_retrieves_and_cites_real_passages():
     assert all(1 <= number <= 2 for number in answer.cited)
     record = answer.to_dict()
     assert set(record) >= {"answer", "passages"} and set(record["passages"][0]) >= {"title", "score"}
+
+
+def test_choose_mode_answers_with_a_retrieved_title_and_cites_it():
+    pipeline = rag.make_pipeline("bm25", k=3, answer_mode="choose")
+    answer = pipeline.ask("What is the capital of Hubei?")
+    assert answer.answer in [passage.title for passage in answer.passages]
+    (number,) = answer.cited
+    assert answer.passages[number - 1].title == answer.answer
+
+
+def test_candidate_scores_prefer_the_right_answer():
+    from ragutils import models
+
+    generator = rag.ChatGenerator(*models.load("generator"))
+    prompt = rag.chat_messages("What is the capital of France?", [])
+    paris, banana = generator.candidate_scores(prompt, ["Paris", "Banana bread"])
+    assert paris > banana
+
+
+def test_unknown_answer_mode():
+    with pytest.raises(CourseError, match="unknown answer mode"):
+        rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="guess")
