@@ -203,3 +203,82 @@ def bench_bm25(
         }
         for library, variant, build_s, n, queries_per_s, same in rows
     ]
+
+
+# ---------------------------------------------------------------------------
+# Dense: encoding speed, and exact vs approximate search on 200,000 vectors
+# ---------------------------------------------------------------------------
+
+
+def bench_dense(
+    n_vectors: int = 200_000, n_queries: int = 500, k: int = 10, encode_passages: int = 256,
+    threads: Sequence[int] = (1, 2), repeats: int = 3, encode_repeats: int = 2, seed: int = 0,
+    nprobes: Sequence[int] = (8, 16, 32, 64), ef_searches: Sequence[int] = (16, 32, 64, 128),
+) -> list[dict[str, Any]]:
+    """Passages encoded per second, and exact vs IVF vs HNSW search (recall@k, queries/s) on n_vectors vectors."""
+    # The set-up (ragutils.dense; the same data and indexes as notebook 03):
+    # - encoding: `encode_passages` wiki passages drawn at random (seeded), batches of 64,
+    #   truncated at 256 tokens, torch limited to each thread count in turn; best of `encode_repeats`.
+    # - search: dense.scaling_vectors(n_vectors): real embeddings of every passage and
+    #   sentence of the three corpora, topped up with noisy copies of them (see its
+    #   docstring). Indexes: IndexFlatIP (exact), IVF (nlist 1024), HNSW (M 32), built
+    #   once with one thread and cached; build_s is the time measured when the cache was
+    #   filled. Queries: the first `n_queries` retrieval test queries (article descriptions).
+    # - recall_at_k: the share of IndexFlatIP's top k that the index also returns.
+    # - queries_per_s: one batch of all queries through index.search, best of `repeats`,
+    #   with Faiss (OpenMP, and the OpenBLAS it drives) limited to each thread count;
+    #   speedup_vs_exact compares with IndexFlatIP at the same thread count.
+    # Imported here: torch and faiss are only needed when benchmarking dense retrieval.
+    import torch
+
+    from . import dense
+    from .data import load_split
+
+    if min(n_queries, encode_passages, repeats, encode_repeats) < 1 or not threads:
+        raise CourseError("n_queries, encode_passages and the repeats must be >= 1, "
+                          "with at least one thread count")
+    rows: list[dict[str, Any]] = []
+
+    encoder = dense.Encoder()
+    _, passages = dense.passage_texts("wiki")
+    sample = random.Random(seed).sample(passages, min(encode_passages, len(passages)))
+    torch_threads = torch.get_num_threads()
+    try:
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            best = BestTimes()
+            for _ in range(encode_repeats):
+                best.run("encode", lambda: encoder.encode(sample, batch_size=64, show_progress=False))
+            rows.append({"task": "encode wiki passages", "index": "ragutils.dense.Encoder",
+                         "setting": f"batch 64, max {encoder.max_length} tokens", "threads": n_threads,
+                         "passages_per_s": len(sample) / best["encode"]})
+    finally:
+        torch.set_num_threads(torch_threads)
+
+    scale = dense.scaling_vectors(n_vectors, encoder=encoder)
+    queries = dense.encode_cached(load_split("retrieval")["test"]["query"], "retrieval-test-queries",
+                                  encoder=encoder)[:n_queries]
+    built = {
+        "flat": dense.cached_index(scale.vectors, scale.key, "flat"),
+        "ivf": dense.cached_index(scale.vectors, scale.key, "ivf", nlist=1024, nprobe=16),
+        "hnsw": dense.cached_index(scale.vectors, scale.key, "hnsw", M=32, ef_construction=80),
+    }
+    memory = {kind: dense.index_bytes(index) / index.ntotal for kind, (index, _) in built.items()}
+    task = f"search {len(scale.vectors):,} vectors ({scale.real:,} real)"
+    with dense.faiss_threads(1):
+        _, exact = dense.search_index(built["flat"][0], queries, k)
+    knobs = {"flat": ("", [None]), "ivf": ("nprobe", nprobes), "hnsw": ("ef_search", ef_searches)}
+    for n_threads in threads:
+        exact_qps = None
+        for kind, (param, values) in knobs.items():
+            index, build_s = built[kind]
+            for value in values:
+                if value is not None:
+                    dense.set_search_params(index, **{param: value})
+                qps, found = dense.timed_search(index, queries, k, threads=n_threads, repeat=repeats)
+                exact_qps = exact_qps or qps
+                rows.append({"task": task, "index": kind, "setting": f"{param}={value}" if param else "exact",
+                             "threads": n_threads, "build_s": build_s, "bytes_per_vector": memory[kind],
+                             f"recall_at_{k}": dense.ann_recall(found, exact), "queries_per_s": qps,
+                             "speedup_vs_exact": qps / exact_qps})
+    return rows
