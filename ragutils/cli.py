@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer a question with cited passages from the wiki")
     ask.add_argument("question")
-    ask.add_argument("--retriever", default="bm25", help="bm25 (more as the course adds them)")
+    ask.add_argument("--retriever", default="bm25", help="bm25 (default), dense or hybrid")
     ask.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="exact match, F1, recall@k and latency on a QA file")
     evaluate.add_argument("--qa", required=True, help='JSON Lines: {"id", "question", "answers": [...]}')
-    evaluate.add_argument("--retriever", default="bm25", help="bm25 (more as the course adds them)")
+    evaluate.add_argument("--retriever", default="bm25", help="bm25 (default), dense or hybrid")
     evaluate.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     evaluate.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     evaluate.add_argument("--json", action="store_true", help="print the numbers as one JSON object")

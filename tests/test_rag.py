@@ -88,3 +88,10 @@ def test_candidate_scores_prefer_the_right_answer():
 def test_unknown_answer_mode():
     with pytest.raises(CourseError, match="unknown answer mode"):
         rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="guess")
+
+
+def test_choose_mode_skips_titles_the_question_already_names():
+    pipeline = rag.make_pipeline("bm25", k=3, answer_mode="choose")
+    answer = pipeline.ask("What is the capital of Hubei?")
+    assert answer.answer != "Hubei"
+    assert "Hubei" in [passage.title for passage in answer.passages]  # retrieved, but not an answer
