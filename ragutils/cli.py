@@ -127,6 +127,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """The options that choose the RAG pipeline, shared by `ask` and `eval`."""
+    from .rag import ANSWER_MODES, RETRIEVERS
+
+    parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(RETRIEVERS)} (default bm25)")
+    parser.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
+    parser.add_argument("--closed-book", action="store_true", help="answer without retrieval")
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--answer", choices=ANSWER_MODES, default="generate",
+                        help="generate freely, or choose the likeliest retrieved title (extractive)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -146,22 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer a question with cited passages from the wiki")
     ask.add_argument("question")
-    ask.add_argument("--retriever", default="bm25", help="bm25 (default), dense or hybrid")
-    ask.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
-    ask.add_argument("--closed-book", action="store_true", help="answer without retrieval")
-    ask.add_argument("--json", action="store_true", help="print the answer and passages as JSON")
-    ask.add_argument("--answer", choices=("generate", "choose"), default="generate",
-                     help="generate freely, or choose the likeliest retrieved title (extractive)")
+    add_pipeline_options(ask, json_help="print the answer and passages as JSON")
     ask.set_defaults(run=cmd_ask)
 
     evaluate = commands.add_parser("eval", help="exact match, F1, recall@k and latency on a QA file")
     evaluate.add_argument("--qa", required=True, help='JSON Lines: {"id", "question", "answers": [...]}')
-    evaluate.add_argument("--retriever", default="bm25", help="bm25 (default), dense or hybrid")
-    evaluate.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
-    evaluate.add_argument("--closed-book", action="store_true", help="answer without retrieval")
-    evaluate.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
-    evaluate.add_argument("--answer", choices=("generate", "choose"), default="generate",
-                          help="generate freely, or choose the likeliest retrieved title (extractive)")
+    add_pipeline_options(evaluate, json_help="print the numbers as one JSON object")
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="speed benchmarks, side by side with reference libraries")

@@ -154,7 +154,7 @@ JARGON_MEMBERS = ("usr/share/dictd/jargon.index", "usr/share/dictd/jargon.dict.d
 PYDOC_SOURCES = "usr/share/doc/python3.11/html/_sources/"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """The hex SHA-256 of a file."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -868,7 +868,7 @@ def build(out_dir: Path | None = None, sources_dir: Path | None = None) -> dict[
         manifest[name] = {
             "client": source.client, "package": source.package,
             "version": source.version if source.client == "pip" else _deb_version(path),
-            "file": path.name, "sha256": _sha256(path), "licence": source.licence,
+            "file": path.name, "sha256": file_sha256(path), "licence": source.licence,
         }
 
     print("reading the sources ...", flush=True)

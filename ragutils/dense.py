@@ -222,15 +222,6 @@ class Embeddings:
         return len(self.doc_ids) / self.seconds if self.seconds else float("nan")
 
 
-def _sha256_of_file(path: Path) -> str:
-    """The SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _key(*parts: str) -> str:
     """A short hash of the parts that decide what a cached array holds."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
@@ -302,7 +293,7 @@ def corpus_embeddings(name: str = "wiki", passage_format: str | None = None, enc
     identity = encoder.identity if encoder is not None else encoder_identity()
     doc_ids, texts = passage_texts(name, passage_format)
     passages_hash = hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()
-    key = _key("corpus", identity, name, _sha256_of_file(data_path), fmt, passages_hash)
+    key = _key("corpus", identity, name, data.file_sha256(data_path), fmt, passages_hash)
     path = cache_dir("embeddings") / f"{name}-{key}.npy"
     cached = _load_array(path)
     if cached is not None and cached[0].shape[0] == len(doc_ids) and cached[1].get("doc_ids") == doc_ids:
