@@ -282,3 +282,86 @@ def bench_dense(
                              f"recall_at_{k}": dense.ann_recall(found, exact), "queries_per_s": qps,
                              "speedup_vs_exact": qps / exact_qps})
     return rows
+
+
+# ---------------------------------------------------------------------------
+# Decoding: ragutils.decoding against transformers' generate()
+# ---------------------------------------------------------------------------
+
+
+def bench_decoding(new_tokens: int = 64, beam_tokens: int = 32, num_beams: int = 4, repeats: int = 3,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """Tokens per second of ragutils.decoding's greedy, beam and sampling loops next to generate() on the generator."""
+    # The set-up, so that the numbers compare like with like:
+    # - one process, one prompt (a chat prompt that asks for a long story, so that no
+    #   run meets the end-of-sequence token early), the offline generator in fp32;
+    # - generate() gets every option spelled out (no default of the model or of the
+    #   library slips in; top_k=0 when sampling, as ragutils' sample() has no top-k
+    #   unless asked), and both sides stop at the same EOS;
+    # - rounds, each timing every pair in turn, so that a busy machine slows all alike;
+    #   each time is the best of `repeats` rounds, after one warm-up run;
+    # - same_tokens: whether ours and generate() produced the same ids (sampling:
+    #   our torch.Generator and generate's global generator, seeded alike).
+    import torch
+
+    from . import decoding, models
+
+    if new_tokens < 1 or beam_tokens < 1 or num_beams < 1 or repeats < 1:
+        raise CourseError("new_tokens, beam_tokens, num_beams and repeats must be >= 1")
+    model, tokenizer = models.load("generator")
+    eos = tokenizer.eos_token_id
+    messages = [{"role": "user", "content": "Write a long story about a dragon who is afraid of the dark."}]
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    sampling = {"temperature": 0.8, "top_p": 0.9}
+
+    def generate(max_new_tokens: int, **options: Any) -> Any:
+        options = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, **options}
+        if options["do_sample"]:
+            options = {"top_k": 0, **options}
+        if options["num_beams"] > 1:
+            options = {"length_penalty": 1.0, "early_stopping": False, **options}
+        with torch.inference_mode():
+            return model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=max_new_tokens,
+                                  eos_token_id=eos, pad_token_id=eos, **options)
+
+    def generate_sample() -> Any:
+        torch.manual_seed(seed)
+        return generate(new_tokens, do_sample=True, **sampling)
+
+    pairs = {
+        "greedy": (new_tokens,
+                   lambda: decoding.greedy_search(model, prompt, new_tokens, eos_token_id=eos),
+                   lambda: generate(new_tokens)),
+        f"beam search, {num_beams} beams": (
+            beam_tokens,
+            lambda: decoding.beam_search(model, prompt, num_beams, beam_tokens, eos_token_id=eos),
+            lambda: generate(beam_tokens, num_beams=num_beams)),
+        "sampling (T 0.8, top-p 0.9)": (
+            new_tokens,
+            lambda: decoding.sample(model, prompt, new_tokens, eos_token_id=eos,
+                                    generator=torch.Generator().manual_seed(seed), **sampling),
+            generate_sample),
+    }
+    outputs = {name: (ours(), theirs()) for name, (_, ours, theirs) in pairs.items()}  # warm-up
+    best = BestTimes()
+    for _ in range(repeats):
+        for name, (_, ours, theirs) in pairs.items():
+            best.run(f"{name} ragutils", ours)
+            best.run(f"{name} generate", theirs)
+    rows = []
+    for name in pairs:
+        ours_ids, theirs_ids = outputs[name]
+        generated = ours_ids.shape[1] - prompt.shape[1]
+        for library in ("ragutils", "generate"):
+            seconds = best[f"{name} {library}"]
+            rows.append({
+                "method": name,
+                "implementation": "ragutils.decoding" if library == "ragutils" else "transformers generate()",
+                "new_tokens": generated,
+                "best_s": seconds,
+                "tokens_per_s": generated / seconds,
+                "speed_vs_generate": best[f"{name} generate"] / seconds,
+                "same_tokens": bool(torch.equal(ours_ids, theirs_ids)) if library == "ragutils" else None,
+            })
+    return rows
