@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="ragutils", description="Tools of the course 'RAG and fine-tuning, from first principles'.")
-    parser.add_argument("--profile", choices=None, default=None,
+    parser.add_argument("--profile", default=None,
                         help="model profile: offline (default) or hub; also RAGUTILS_PROFILE")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

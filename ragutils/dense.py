@@ -262,9 +262,10 @@ def passage_texts(name: str = "wiki", passage_format: str | None = None) -> tupl
     """The ids and the texts to encode of a corpus's records (see PASSAGE_FORMATS)."""
     from . import data
 
-    corpus = data.load_corpus(name)
     if passage_format is None and name == "wiki":
-        return list(corpus["id"]), [data.passage_text(t, x) for t, x in zip(corpus["title"], corpus["text"])]
+        doc_ids, _, passages = data.wiki_passages()  # the passages every retriever indexes
+        return list(doc_ids), passages
+    corpus = data.load_corpus(name)
     fmt = passage_format or PASSAGE_FORMATS[name]
     try:
         texts = [fmt.format(**row) for row in corpus]

@@ -145,8 +145,6 @@ class ChatGenerator:
         """Wrap a causal LM and its tokenizer (which must have a chat template)."""
         self.model, self.tokenizer = model, tokenizer
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-        # Decoder-only models continue the *right* end of each row: pad on the left.
-        self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
@@ -158,7 +156,10 @@ class ChatGenerator:
         for start in range(0, len(prompts), self.batch_size):
             texts = [self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
                      for messages in prompts[start:start + self.batch_size]]
-            batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            # Decoder-only models continue the *right* end of each row: pad on the left
+            # (per call, so the caller's tokenizer keeps its own padding side).
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                                   add_special_tokens=False)
             batch = batch.to(self.model.device)
             with torch.inference_mode():
                 output = self.model.generate(

@@ -95,3 +95,16 @@ def test_choose_mode_skips_titles_the_question_already_names():
     answer = pipeline.ask("What is the capital of Hubei?")
     assert answer.answer != "Hubei"
     assert "Hubei" in [passage.title for passage in answer.passages]  # retrieved, but not an answer
+
+
+def test_batched_answers_equal_one_at_a_time_and_leave_the_tokenizer_alone():
+    from ragutils import models
+
+    generator = rag.ChatGenerator(*models.load("generator"), max_new_tokens=12)
+    side = generator.tokenizer.padding_side
+    questions = ["What is the capital of France?",
+                 "Name a planet in the solar system that has rings and many moons."]
+    prompts = [rag.chat_messages(question, []) for question in questions]
+    # Rows of different lengths: right padding would corrupt the shorter row's answer.
+    assert generator.generate(prompts) == [generator.generate([prompt])[0] for prompt in prompts]
+    assert generator.tokenizer.padding_side == side
