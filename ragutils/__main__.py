@@ -1,7 +1,5 @@
 """``python -m ragutils``: the same command line as the ``ragutils`` script."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

@@ -79,11 +79,31 @@ def passage_text(title: str, text: str) -> str:
     return f"{title}. {text}"
 
 
-def wiki_passages() -> tuple[list[str], list[str], list[str]]:
-    """The wiki corpus as three aligned lists: doc ids, titles and passages (title + text)."""
-    wiki = load_corpus("wiki")
-    titles = wiki["title"]
-    return wiki["id"], titles, [passage_text(t, x) for t, x in zip(titles, wiki["text"])]
+def wiki_records() -> list[dict]:
+    """The wiki articles as plain dicts, read without `datasets` (whose import alone takes ~1 s).
+
+    The command line (`ragutils ask`) needs only ids, titles and texts; loading them
+    this way keeps a warm answer within seconds.
+    """
+    path = data_dir() / "wiki" / "wiki.jsonl"
+    if not path.is_file():
+        raise CourseError(f"corpus 'wiki' not found: {path}; {REBUILD_HINT}")
+    return _read_jsonl(path)
+
+
+def wiki_passages(records: list[dict] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """The wiki corpus as three aligned lists: doc ids, titles and passages (title + text).
+
+    `records` are the rows of `wiki_records()`, if the caller has them already.
+    """
+    records = wiki_records() if records is None else records
+    return ([r["id"] for r in records], [r["title"] for r in records],
+            [passage_text(r["title"], r["text"]) for r in records])
+
+
+def article_split(title: str) -> str:
+    """The split ("train", "dev" or "test") of a wiki article, from its title: the split of every derived set."""
+    return _split_of(title)
 
 
 def load_split(name: str) -> datasets.DatasetDict:

@@ -88,7 +88,7 @@ def _eos_ids(eos_token_id: int | Sequence[int] | None) -> list[int]:
 # --- one step of the model --------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
-def _forward_options(model_class: type) -> tuple[str, bool]:
+def forward_options(model_class: type) -> tuple[str, bool]:
     """The forward() argument that takes the key-value cache (`cache` in recent transformers,
     `past_key_values` before), and whether forward() accepts `logits_to_keep`."""
     parameters = inspect.signature(model_class.forward).parameters
@@ -101,7 +101,7 @@ def next_token_logits(model: Any, input_ids: torch.Tensor, cache: Any = None) ->
     Without a cache, ``input_ids`` is the whole sequence; with one, only the tokens the
     cache has not seen yet (usually the last one).
     """
-    keyword, has_logits_to_keep = _forward_options(type(model))
+    keyword, has_logits_to_keep = forward_options(type(model))
     options = {keyword: cache, "use_cache": True}
     if has_logits_to_keep:
         options["logits_to_keep"] = 1  # the lm_head only for the last position, as generate does

@@ -612,9 +612,9 @@ class DenseRetriever:
         if isinstance(queries, str):
             raise CourseError("search takes a list of queries: wrap a single query as [query]")
         queries = list(queries)
-        if not queries:
-            raise CourseError("no queries to search: give a list with at least one query")
         check_k(k)
+        if not queries:
+            return []  # an empty batch finds nothing, as in every retriever of the course
         queries = [validate_query(query) for query in queries]
         query_vectors = self.encoder.encode(queries, show_progress=False)
         scores, positions = search_index(self.index, query_vectors, k)

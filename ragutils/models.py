@@ -155,15 +155,44 @@ def convert_gguf_generator(model_spec: ModelSpec, target: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    return save_atomically(model, tokenizer, target)
+
+
+def save_atomically(model: Any, tokenizer: Any, target: Path, files: dict[str, str] | None = None) -> Path:
+    """Save a model and its tokenizer (and small text `files`) as one folder, all or nothing.
+
+    Everything is written to a staging folder next to `target`, which is then renamed
+    into place (a replaced folder is moved aside first and deleted after). A crash at
+    any point leaves either the old folder or the new one, never half of one: a later
+    `from_pretrained` never meets a broken checkpoint.
+    """
+    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        with _quiet_transformers():  # no per-shard progress bar
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+        for name, text in (files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=target.name + ".old.", dir=target.parent))
+            os.replace(target, old / "model")
+            shutil.rmtree(old, ignore_errors=True)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def trained_dir(name: str) -> Path:
+    """The cache folder of a model that a notebook trains (the seq2seq of 06, the retriever of 10, ...)."""
+    return cache_dir("models") / name
+
+
+def trained_ready(name: str) -> bool:
+    """Whether a trained model of that name is in the cache (a complete folder: see save_atomically)."""
+    return (trained_dir(name) / "config.json").is_file()
 
 
 def model_path(role: str, profile: str | None = None) -> str:
@@ -178,7 +207,7 @@ def model_path(role: str, profile: str | None = None) -> str:
                 convert_gguf_generator(model_spec, target)
         return str(target)
     if model_spec.source == "trained":
-        target = cache_dir("models") / model_spec.name
+        target = trained_dir(model_spec.name)
         if not (target / "config.json").is_file():
             raise CourseError(
                 f"the offline {role} model is trained in notebook 06 and is not in the cache yet "

@@ -27,7 +27,7 @@ from .text import validate_query
 MAX_QUESTION_WORDS = 128
 # Each passage is cut to this many words in the prompt, so k passages fit the
 # generator's context and the prompt stays fast to encode on a CPU.
-MAX_PASSAGE_WORDS = 120
+MAX_PASSAGE_WORDS = 64
 
 SYSTEM_PROMPT = (
     "You answer questions using the numbered passages. Reply with the shortest answer "
@@ -171,27 +171,37 @@ class ChatGenerator:
 
 
     def candidate_scores(self, prompt: list[dict[str, str]], candidates: Sequence[str]) -> list[float]:
-        """The mean log-probability per token of each candidate answer after the chat prompt."""
+        """The mean log-probability per token of each candidate answer after the chat prompt.
+
+        The prompt is read once; its key-value cache is then copied for every
+        candidate, so k candidates cost one prompt plus k short continuations,
+        not k whole prompts.
+        """
         import torch
 
+        from .decoding import forward_options, next_token_logits
+
         text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        prompt_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        prompt_ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         candidate_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in candidates]
-        # One batch of "prompt + candidate" rows, padded on the right: one forward pass
-        # scores every candidate, and position t's logits predict token t + 1.
-        width = len(prompt_ids) + max(map(len, candidate_ids))
-        pad = self.tokenizer.pad_token_id
-        rows = [prompt_ids + ids + [pad] * (width - len(prompt_ids) - len(ids)) for ids in candidate_ids]
-        mask = [[1] * (len(prompt_ids) + len(ids)) + [0] * (width - len(prompt_ids) - len(ids))
-                for ids in candidate_ids]
+        device = self.model.device
+        first_logits, cache = next_token_logits(self.model, prompt_ids.to(device))
+        first_log_probs = torch.log_softmax(first_logits[0], dim=-1)  # predicts each candidate's first token
+
+        # All candidates at once, padded on the right: position t's logits predict token t + 1.
+        width, pad = max(map(len, candidate_ids)), self.tokenizer.pad_token_id
+        rows = torch.tensor([ids + [pad] * (width - len(ids)) for ids in candidate_ids], device=device)
+        mask = torch.tensor([[1] * (prompt_ids.shape[1] + len(ids)) + [0] * (width - len(ids))
+                             for ids in candidate_ids], device=device)
+        cache.batch_repeat_interleave(len(candidates))  # the prompt's keys and values, once per candidate
+        keyword, _ = forward_options(type(self.model))  # `cache` or `past_key_values`
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor(rows, device=self.model.device),
-                                attention_mask=torch.tensor(mask, device=self.model.device)).logits
+            logits = self.model(input_ids=rows, attention_mask=mask, use_cache=True, **{keyword: cache}).logits
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         scores = []
         for row, ids in enumerate(candidate_ids):
-            positions = torch.arange(len(prompt_ids) - 1, len(prompt_ids) - 1 + len(ids))
-            scores.append(log_probs[row, positions, torch.tensor(ids)].mean().item())
+            total = first_log_probs[ids[0]] + sum(log_probs[row, t, ids[t + 1]] for t in range(len(ids) - 1))
+            scores.append(float(total) / len(ids))
         return scores
 
 
@@ -282,6 +292,8 @@ class RAGPipeline:
         candidates = [p for p in passages if f" {normalize_answer(p.title)} " not in asked] or list(passages)
         if not candidates:
             return Answer(question, "", [], [])
+        if len(candidates) == 1:  # nothing to choose between: no need to run the model
+            return Answer(question, candidates[0].title, list(passages), [candidates[0].number])
         scores = self.generator.candidate_scores(prompt, [p.title for p in candidates])
         best = max(range(len(candidates)), key=lambda i: (scores[i], -i))  # ties: the better-ranked passage
         return Answer(question, candidates[best].title, list(passages), [candidates[best].number])
@@ -356,15 +368,18 @@ RETRIEVERS = ("bm25", "dense", "hybrid")
 HYBRID_SETTINGS = {"k_rrf": 10, "depth": 100, "weights": (1.0, 1.5)}
 
 
-def wiki_documents() -> dict[str, tuple[str, str]]:
-    """The wiki corpus as doc_id -> (title, text), the document store of the course's RAG."""
-    from .data import load_corpus
+def wiki_documents(records: list[dict] | None = None) -> dict[str, tuple[str, str]]:
+    """The wiki corpus as doc_id -> (title, text), the document store of the course's RAG.
 
-    wiki = load_corpus("wiki")
-    return {doc_id: (title, text) for doc_id, title, text in zip(wiki["id"], wiki["title"], wiki["text"])}
+    `records` are the rows of `data.wiki_records()`, if the caller has them already.
+    """
+    from .data import wiki_records
+
+    records = wiki_records() if records is None else records
+    return {r["id"]: (r["title"], r["text"]) for r in records}
 
 
-def make_retriever(name: str) -> Retriever:
+def make_retriever(name: str, records: list[dict] | None = None) -> Retriever:
     """A retriever over the wiki passages by name: "bm25", "dense" (exact Faiss) or "hybrid" (both, fused)."""
     if name not in RETRIEVERS:
         raise CourseError(f"unknown retriever {name!r}; choose one of: {', '.join(RETRIEVERS)}")
@@ -375,7 +390,7 @@ def make_retriever(name: str) -> Retriever:
 
     if name == "dense":
         return DenseRetriever.from_corpus("wiki")
-    doc_ids, _, passages = wiki_passages()
+    doc_ids, _, passages = wiki_passages(records)
     keyword = BM25Retriever(passages, doc_ids, variant="lucene")
     if name == "bm25":
         return keyword
@@ -385,12 +400,26 @@ def make_retriever(name: str) -> Retriever:
 def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False,
                   profile: str | None = None, answer_mode: str = "generate") -> RAGPipeline:
     """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from . import models
+    from .data import wiki_records
 
     if closed_book:
         k = 0
     if k < 0:
         raise CourseError(f"k must be 0 or more, not {k}")
-    chosen = make_retriever(retriever) if k > 0 else None
-    model, tokenizer = models.load("generator", profile)
-    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(), k=k, answer_mode=answer_mode)
+    if retriever not in RETRIEVERS:  # before any slow work
+        raise CourseError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
+    # transformers resolves its names lazily and not thread-safely: import them here, once.
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+    # Reading the generator's weights and indexing the corpus are independent: on two
+    # cores, doing them at once saves most of a second of every `ragutils ask`.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(models.load, "generator", profile)
+        records = wiki_records()
+        chosen = make_retriever(retriever, records) if k > 0 else None
+        model, tokenizer = loading.result()
+    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(records), k=k,
+                       answer_mode=answer_mode)

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import cache_dir
 from .errors import CourseError
-from .models import SEQ2SEQ_DIR, _quiet_transformers
+from .models import SEQ2SEQ_DIR, save_atomically, trained_dir
 
 # BART's special tokens, in BART's order: <s>=0, <pad>=1, </s>=2, <unk>=3; then <mask>.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -208,7 +204,7 @@ def lead(text: str, n_words: int) -> str:
 
 def model_dir() -> Path:
     """The cache folder of the offline seq2seq model (what models.load("seq2seq") reads)."""
-    return cache_dir("models") / SEQ2SEQ_DIR
+    return trained_dir(SEQ2SEQ_DIR)
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
@@ -233,23 +229,9 @@ def pretrained_seq2seq_ready(key: str | None = None, folder: Path | None = None)
 def save(model: Any, tokenizer: Any, history: Sequence[float], meta: dict[str, Any],
          folder: Path | None = None) -> Path:
     """Save model, tokenizer, loss history and metadata; written aside, then renamed into place."""
-    target = folder or model_dir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        with _quiet_transformers():  # no per-shard progress bar
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-        (staging / HISTORY_FILE).write_text(json.dumps([round(x, 6) for x in history]), encoding="utf-8")
-        (staging / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=target.name + ".old.", dir=target.parent))
-            os.replace(target, old / "model")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return save_atomically(model, tokenizer, folder or model_dir(), files={
+        HISTORY_FILE: json.dumps([round(x, 6) for x in history]),
+        META_FILE: json.dumps(meta, indent=1, sort_keys=True)})
 
 
 def load_history(folder: Path | None = None) -> list[float]:

@@ -136,6 +136,24 @@ def test_splits_are_disjoint_in_every_set(derived):
     assert not {r["text"] for r in jargon["train"]} & {r["text"] for r in jargon["test"]}
 
 
+def test_training_sets_share_nothing_with_any_dev_or_test_set(derived):
+    """What notebooks 08-12 train on (train splits) never holds an article or a query they evaluate on."""
+    def normalised(text):
+        return " ".join(text.lower().split())
+
+    trained_docs, trained_texts = set(), set()
+    for name in ARTICLE_SETS:
+        for r in derived[name]["train"]:
+            trained_docs.add(r["doc_id"])
+            trained_texts.update(normalised(r[key]) for key in ("query", "question") if key in r)
+    for name in ARTICLE_SETS:
+        for split in ("dev", "test"):
+            for r in derived[name][split]:
+                assert r["doc_id"] not in trained_docs, f"{name}/{split}: {r['doc_id']} is trained on"
+                for key in ("query", "question"):
+                    assert key not in r or normalised(r[key]) not in trained_texts, f"{name}/{split}: {r[key]!r}"
+
+
 def test_one_split_of_the_articles_for_all_sets(derived, articles):
     # topics has every article once, so it spells out the global split.
     split_of_doc = {r["doc_id"]: split for split, rs in derived["topics"].items() for r in rs}
@@ -145,7 +163,7 @@ def test_one_split_of_the_articles_for_all_sets(derived, articles):
             wrong = [r["doc_id"] for r in records if split_of_doc[r["doc_id"]] != split]
             assert not wrong, f"{name}/{split} has articles of another split: {wrong[:3]}"
     # ... and it is the documented hash of the title, about 80/10/10.
-    assert all(data._split_of(articles[d]["title"]) == s for d, s in split_of_doc.items())
+    assert all(data.article_split(articles[d]["title"]) == s for d, s in split_of_doc.items())
     share = Counter(split_of_doc.values())
     assert 0.77 < share["train"] / len(articles) < 0.83
     assert 0.08 < share["test"] / len(articles) < 0.12

@@ -250,8 +250,7 @@ def test_retriever_clamps_k_to_the_corpus(tiny_retriever):
 
 
 def test_retriever_errors(tiny_retriever, encoder):
-    with pytest.raises(CourseError, match="at least one query"):
-        tiny_retriever.search([], k=3)
+    assert tiny_retriever.search([], k=3) == []  # no queries, no results (as BM25 and tantivy)
     with pytest.raises(CourseError, match="wrap a single query"):
         tiny_retriever.search("cats", k=3)
     with pytest.raises(CourseError, match="k must be a whole number >= 1"):

@@ -70,6 +70,25 @@ def test_interrupted_conversion_leaves_no_broken_cache(tmp_path, monkeypatch):
     assert list(target.parent.iterdir()) == []  # no half-written staging folder either
 
 
+def test_a_save_that_crashes_keeps_the_previous_model(tmp_path, monkeypatch):
+    from transformers import AutoModel
+
+    model, tokenizer = models.load("encoder")
+    target = tmp_path / "models" / "trained-encoder"
+    models.save_atomically(model, tokenizer, target, files={"note.txt": "first"})
+    assert (target / "note.txt").read_text() == "first"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed mid-write")
+
+    monkeypatch.setattr(type(tokenizer), "save_pretrained", crash)  # the model is written, then the crash
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        models.save_atomically(model, tokenizer, target, files={"note.txt": "second"})
+    assert (target / "note.txt").read_text() == "first"
+    assert [p.name for p in target.parent.iterdir()] == ["trained-encoder"]  # no staging folder left
+    AutoModel.from_pretrained(target)  # still a complete checkpoint
+
+
 def test_offline_seq2seq_before_notebook_06_says_what_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
     with pytest.raises(CourseError, match="notebook 06"):

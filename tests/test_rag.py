@@ -85,6 +85,29 @@ def test_candidate_scores_prefer_the_right_answer():
     assert paris > banana
 
 
+def test_candidate_scores_equal_scoring_each_candidate_alone():
+    """The shared prompt cache gives the same mean log-probabilities as one full pass per candidate."""
+    import torch
+
+    from ragutils import models
+
+    model, tokenizer = models.load("generator")
+    generator = rag.ChatGenerator(model, tokenizer)
+    passages = [rag.Passage(1, "x", "France", "France is a country whose capital is Paris.", 1.0)]
+    prompt = rag.chat_messages("What is the capital of France?", passages)
+    candidates = ["Paris", "Banana bread", "Lyon", "The Eiffel Tower of France"]  # 1 to 6 tokens
+    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    expected = []
+    for candidate in candidates:
+        ids = tokenizer(candidate, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            log_probs = torch.log_softmax(model(torch.tensor([prompt_ids + ids])).logits[0].float(), dim=-1)
+        expected.append(sum(log_probs[len(prompt_ids) - 1 + i, token].item() for i, token in enumerate(ids))
+                        / len(ids))
+    assert generator.candidate_scores(prompt, candidates) == pytest.approx(expected, abs=1e-4)
+
+
 def test_unknown_answer_mode():
     with pytest.raises(CourseError, match="unknown answer mode"):
         rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="guess")

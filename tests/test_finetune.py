@@ -1,0 +1,151 @@
+"""ragutils.finetune: the losses against hand-computed values and brute-force sums."""
+
+import math
+
+import pytest
+import torch
+
+from ragutils import finetune
+from ragutils.bm25 import BM25Retriever
+from ragutils.errors import CourseError
+
+
+def test_contrastive_loss_equals_a_hand_computed_value():
+    queries = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    passages = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    # Cosines: q1·p1 = 1, q1·p2 = 1/sqrt 2; q2·p1 = 0, q2·p2 = 1/sqrt 2. Temperature 0.5 doubles them.
+    r = 1 / math.sqrt(2)
+    expected = (-(2 - math.log(math.exp(2) + math.exp(2 * r)))
+                - (2 * r - math.log(math.exp(0) + math.exp(2 * r)))) / 2
+    assert finetune.contrastive_loss(queries, passages, temperature=0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hard_negatives_raise_the_loss_and_the_right_pairing_lowers_it():
+    torch.manual_seed(0)
+    queries = torch.randn(4, 8)
+    aligned = queries + 0.01 * torch.randn(4, 8)
+    assert finetune.contrastive_loss(queries, aligned).item() < 0.01
+    shuffled = aligned[[1, 2, 3, 0]]
+    assert finetune.contrastive_loss(queries, shuffled).item() > 1.0
+    negatives = queries[[1, 0, 3, 2]] * 1.001  # each query's negative looks like another query
+    with_negatives = finetune.contrastive_loss(queries, torch.cat([aligned, negatives]))
+    assert with_negatives.item() >= finetune.contrastive_loss(queries, aligned).item()
+
+
+def test_contrastive_loss_checks_shapes():
+    with pytest.raises(CourseError, match="positive passage for each"):
+        finetune.contrastive_loss(torch.ones(3, 4), torch.ones(2, 4))
+    with pytest.raises(CourseError, match="same dim"):
+        finetune.contrastive_loss(torch.ones(2, 4), torch.ones(2, 5))
+    with pytest.raises(CourseError, match="temperature"):
+        finetune.contrastive_loss(torch.ones(2, 4), torch.ones(2, 4), temperature=0)
+
+
+def test_rag_sequence_loss_equals_the_brute_force_marginal():
+    torch.manual_seed(0)
+    doc_scores = torch.randn(3, 4)
+    answer_log_probs = -torch.rand(3, 4) * 20  # log-probabilities of long answers: tiny probabilities
+    expected = 0.0
+    for row in range(3):
+        prior = [math.exp(s) for s in doc_scores[row].tolist()]
+        total = sum(prior)
+        marginal = sum(p / total * math.exp(lp) for p, lp in zip(prior, answer_log_probs[row].tolist()))
+        expected += -math.log(marginal) / 3
+    assert finetune.rag_sequence_loss(doc_scores, answer_log_probs).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_rag_sequence_loss_sends_gradient_to_the_retriever_scores():
+    doc_scores = torch.zeros(1, 3, requires_grad=True)
+    answer_log_probs = torch.tensor([[-1.0, -5.0, -9.0]])  # passage 1 explains the answer best
+    finetune.rag_sequence_loss(doc_scores, answer_log_probs).backward()
+    # Descending the gradient raises the score of the helpful passage and lowers the others.
+    assert doc_scores.grad[0, 0] < 0 < doc_scores.grad[0, 2]
+
+
+def test_rag_sequence_loss_checks_shapes():
+    with pytest.raises(CourseError, match="batch, k"):
+        finetune.rag_sequence_loss(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ragutils import models
+
+    _, tokenizer = models.load("generator")  # the real tokenizer; a tiny random model is enough here
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+def test_sequence_log_probs_equal_scoring_each_pair_alone(tiny_lm):
+    model, tokenizer = tiny_lm
+    prompts = ["Question: the capital of France? Answer:", "Q: who wrote Hamlet? A:"]
+    answers = [" Paris", " William Shakespeare, the playwright"]
+    with torch.no_grad():
+        batched = finetune.sequence_log_probs(model, tokenizer, prompts, answers)
+    for row, (prompt, answer) in enumerate(zip(prompts, answers)):
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            log_probs = torch.log_softmax(model(torch.tensor([p + a])).logits[0], dim=-1)
+        expected = sum(log_probs[len(p) - 1 + i, token].item() for i, token in enumerate(a))
+        assert batched[row].item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_sequence_log_probs_checks_its_input(tiny_lm):
+    model, tokenizer = tiny_lm
+    with pytest.raises(CourseError, match="as many answers"):
+        finetune.sequence_log_probs(model, tokenizer, ["a"], [])
+    with pytest.raises(CourseError, match="at least one token"):
+        finetune.sequence_log_probs(model, tokenizer, ["a question"], [""])
+
+
+def test_mine_hard_negatives_never_returns_the_positive():
+    docs = ["cats purr and cats sleep", "dogs bark", "cats and dogs play", "a cat sat", "fish swim"]
+    ids = ["c1", "d1", "cd", "c2", "f1"]
+    retriever = BM25Retriever(docs, ids)
+    negatives = finetune.mine_hard_negatives(retriever, ["cats", "dogs bark"], ["c1", "d1"], depth=2, per_query=1)
+    assert negatives[0][0] in {"cd", "c2"} and negatives[0][0] != "c1"
+    assert negatives[1] == ["cd"]  # the only other document with "dogs"
+    with pytest.raises(CourseError, match="queries but"):
+        finetune.mine_hard_negatives(retriever, ["cats"], [], depth=2)
+
+
+def test_train_encoder_lowers_the_loss_and_refuses_nan():
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.zeros(2))
+    target = torch.tensor([1.0, -2.0])
+    losses = finetune.train_encoder([weight], list(range(40)), lambda _: ((weight - target) ** 2).sum(),
+                                    lr=0.1, warmup=2, log_every=0)
+    assert losses[-1] < 0.1 * losses[0]
+    with pytest.raises(CourseError, match="not finite|lower the learning rate"):
+        finetune.train_encoder([weight], [0], lambda _: weight.sum() * float("nan"), log_every=0)
+    with pytest.raises(CourseError, match="no trainable parameters"):
+        finetune.train_encoder([torch.nn.Parameter(torch.zeros(1), requires_grad=False)], [0], lambda _: None)
+
+
+def test_embed_gives_the_encoders_vectors_with_gradients():
+    from ragutils.dense import Encoder
+
+    encoder = Encoder()
+    texts = ["A cat sat on the mat.", "Aardvarks are burrowing mammals native to Africa, active at night."]
+    vectors = finetune.embed(encoder.model, encoder.tokenizer, texts, max_length=encoder.max_length)
+    assert vectors.requires_grad
+    expected = encoder.encode(texts, show_progress=False)
+    unit = torch.nn.functional.normalize(vectors.detach(), dim=-1).numpy()
+    assert abs(unit - expected).max() < 1e-5
+    with pytest.raises(CourseError, match="no texts"):
+        finetune.embed(encoder.model, encoder.tokenizer, [])
+
+
+def test_weights_fingerprint_changes_with_any_weight():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    before = finetune.weights_fingerprint(layer)
+    assert finetune.weights_fingerprint(layer) == before and len(before) == 16
+    with torch.no_grad():
+        layer.bias[1] += 1e-6
+    assert finetune.weights_fingerprint(layer) != before
