@@ -31,6 +31,7 @@ import numpy as np
 
 from .config import cache_dir, data_dir
 from .errors import CourseError
+from .finetune import loss_curve  # noqa: F401  (kept here too: the notebooks call it from this module)
 
 if TYPE_CHECKING:  # imported where they are used: `import ragutils.classifier` stays fast
     import datasets
@@ -248,27 +249,10 @@ def freeze_lower_layers(model: Any, trainable_layers: int) -> dict[str, int]:
 
 def training_arguments(recipe: Recipe = DEFAULT_RECIPE, output_dir: Path | None = None) -> Any:
     """The ``TrainingArguments`` of a recipe: a fixed number of steps, loss logged, nothing saved."""
-    import torch
-    from transformers import TrainingArguments
+    from .finetune import course_training_arguments
 
-    return TrainingArguments(
-        output_dir=str(output_dir or cache_dir("trainer", CLASSIFIER_DIR)),  # never inside the repo
-        max_steps=recipe.steps,
-        per_device_train_batch_size=recipe.batch_size,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=recipe.warmup,
-        weight_decay=recipe.weight_decay,
-        logging_strategy="steps",
-        logging_steps=recipe.logging_steps,
-        eval_strategy="no",  # we evaluate once, after training, on the splits we choose
-        save_strategy="no",  # no checkpoints: we save the final model ourselves, atomically
-        report_to=[],  # no experiment trackers
-        disable_tqdm=True,
-        seed=recipe.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_pin_memory=False,  # pinning only helps copies to a GPU
-    )
+    # We evaluate once, after training, on the splits we choose, so Trainer evaluates nothing.
+    return course_training_arguments(recipe, output_dir or cache_dir("trainer", CLASSIFIER_DIR))
 
 
 def train_topic_classifier(model: Any, tokenizer: Any, train_dataset: datasets.Dataset,
@@ -294,12 +278,6 @@ def train_topic_classifier(model: Any, tokenizer: Any, train_dataset: datasets.D
     trainer.train()
     model.eval()
     return trainer
-
-
-def loss_curve(log_history: Sequence[dict[str, Any]]) -> tuple[list[int], list[float]]:
-    """The (step, mean training loss) pairs that ``Trainer`` logged."""
-    points = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
-    return [step for step, _ in points], [loss for _, loss in points]
 
 
 def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 64,

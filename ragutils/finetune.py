@@ -200,6 +200,39 @@ def saved_model_ready(name: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
+def loss_curve(log_history: Sequence[dict[str, Any]]) -> tuple[list[int], list[float]]:
+    """The (step, mean training loss) pairs that ``Trainer`` logged."""
+    points = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
+    return [step for step, _ in points], [loss for _, loss in points]
+
+
+def course_training_arguments(recipe: Any, output_dir: Path) -> Any:
+    """``TrainingArguments`` the course's way, from a recipe with steps, batch_size, learning_rate,
+    warmup, weight_decay, logging_steps and seed: a fixed number of steps, the loss logged, nothing
+    else (no evaluation, no checkpoints, no trackers, no progress bars)."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir),  # under the course cache, never inside the repository
+        max_steps=recipe.steps,
+        per_device_train_batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=recipe.warmup,
+        weight_decay=recipe.weight_decay,
+        logging_strategy="steps",
+        logging_steps=recipe.logging_steps,
+        eval_strategy="no",  # each notebook evaluates itself, on the splits it chooses
+        save_strategy="no",  # no checkpoints: the final model is saved once, atomically
+        report_to=[],  # no experiment trackers
+        disable_tqdm=True,
+        seed=recipe.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_pin_memory=False,  # pinning only helps copies to a GPU
+    )
+
+
 def linear_warmup_decay(warmup: int, steps: int) -> Callable[[int], float]:
     """The learning-rate factor of step s: up linearly for `warmup` steps, then down linearly to 0."""
     def factor(step: int) -> float:
