@@ -345,19 +345,15 @@ def save_classifier(model: Any, tokenizer: Any, meta: dict[str, Any], folder: Pa
 
 def load_classifier(folder: Path | None = None) -> Any:
     """The trained topic classifier and its tokenizer (a ``models.LoadedModel``), in eval mode."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    from .models import LoadedModel, _quiet_transformers
+    from .models import load_saved
 
     folder = folder or classifier_dir()
     if not classifier_ready(folder):
         raise CourseError("the topic classifier is not in the cache yet; run notebook 08 "
                           "(`ragutils course --only 08`) or classifier.ensure_topic_classifier()")
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
-    model.eval()
-    return LoadedModel(model, tokenizer)
+    return load_saved(folder, AutoModelForSequenceClassification)
 
 
 def ensure_topic_classifier(recipe: Recipe = DEFAULT_RECIPE, profile: str | None = None) -> Path:

@@ -177,24 +177,6 @@ def weights_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-# The trained dense retriever of notebook 10, in the cache (models.trained_dir).
-TRAINED_RETRIEVER = "retriever-course"
-
-
-def save_model(model: Any, tokenizer: Any, name: str) -> Path:
-    """Save a trained model and its tokenizer under the course cache, atomically (models.save_atomically)."""
-    from . import models
-
-    return models.save_atomically(model, tokenizer, models.trained_dir(name))
-
-
-def saved_model_ready(name: str) -> bool:
-    """Whether a model saved by `save_model` under that name is in the cache."""
-    from . import models
-
-    return models.trained_ready(name)
-
-
 # ---------------------------------------------------------------------------
 # A small training loop
 # ---------------------------------------------------------------------------

@@ -500,19 +500,15 @@ def save_adapted(model: Any, tokenizer: Any, meta: dict[str, Any], folder: Path 
 
 def load_adapted(folder: Path | None = None) -> Any:
     """A trained MLM model and its tokenizer (a ``models.LoadedModel``), in eval mode."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoModelForMaskedLM
 
-    from .models import LoadedModel, _quiet_transformers
+    from .models import load_saved
 
     folder = folder or mlm_dir("jargon")
     if not adapted_ready(folder):
         raise CourseError(f"no trained MLM model in the cache at {folder.name}; run notebook 09 "
                           "(`ragutils course --only 09`) or mlm.ensure_adapted()")
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = AutoModelForMaskedLM.from_pretrained(folder, local_files_only=True)
-    model.eval()
-    return LoadedModel(model, tokenizer)
+    return load_saved(folder, AutoModelForMaskedLM)
 
 
 def ensure_adapted(profile: str | None = None, general: MLMRecipe = GENERAL_RECIPE,

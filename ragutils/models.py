@@ -185,6 +185,17 @@ def save_atomically(model: Any, tokenizer: Any, target: Path, files: dict[str, s
     return target
 
 
+def load_saved(folder: Path, model_class: Any) -> LoadedModel:
+    """A model saved by `save_atomically` (from this machine's cache, never the Hub), in eval mode."""
+    from transformers import AutoTokenizer
+
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = model_class.from_pretrained(folder, local_files_only=True)
+    model.eval()
+    return LoadedModel(model, tokenizer)
+
+
 def trained_dir(name: str) -> Path:
     """The cache folder of a model that a notebook trains (the seq2seq of 06, the retriever of 10, ...)."""
     return cache_dir("models") / name
