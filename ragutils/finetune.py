@@ -11,10 +11,11 @@ that later code reuses:
   negatives): the question must pick its own passage out of the batch.
 - ``mine_hard_negatives``: BM25's best-ranked *wrong* passages, the negatives that
   look most like the answer.
-- ``sequence_log_probs``: log p(answer | prompt) of a causal language model, summed
-  over the answer's tokens, for a batch of (prompt, answer) pairs.
+- ``answer_token_log_probs`` / ``sequence_log_probs``: log p(answer | prompt) of a causal
+  language model, token by token or summed, for a batch of (prompt, answer) pairs.
 - ``rag_sequence_loss``: RAG-Sequence's marginal likelihood (Lewis et al., 2020),
-  -log sum_z p(z | x) p(y | x, z), whose gradient reaches the retriever through p(z | x).
+  -log sum_z p(z | x) p(y | x, z), whose gradient reaches the retriever through p(z | x);
+  ``rag_token_loss``: RAG-Token's, the same mixture taken at every token.
 - ``train_encoder``: the small training loop shared by the retriever notebooks.
 """
 
@@ -104,12 +105,14 @@ def mine_hard_negatives(retriever: Any, queries: Sequence[str], positive_ids: Se
 # ---------------------------------------------------------------------------
 
 
-def sequence_log_probs(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
-                       ) -> torch.Tensor:
-    """log p(answer | prompt) under a causal LM, summed over the answer's tokens, one value per pair.
+def answer_token_log_probs(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p(answer token i | prompt, answer tokens < i) under a causal LM, one row per (prompt, answer) pair.
 
-    Prompt and answer are tokenised apart (the answer's tokens are what is scored),
-    joined, and padded on the right; position t's logits predict token t + 1.
+    Returns `(log_probs, mask)`, both (pairs, longest answer): row r holds the
+    log-probabilities of answer r's tokens, left-aligned, and `mask` is 1 where a token
+    exists. Prompt and answer are tokenised apart (the answer's tokens are what is
+    scored), joined, and padded on the right; position t's logits predict token t + 1.
     Gradients flow if the caller has not turned them off.
     """
     import torch
@@ -121,21 +124,32 @@ def sequence_log_probs(model: Any, tokenizer: Any, prompts: Sequence[str], answe
     if any(not ids for ids in answer_ids) or any(not ids for ids in prompt_ids):
         raise CourseError("every prompt and answer must have at least one token")
     width = max(len(p) + len(a) for p, a in zip(prompt_ids, answer_ids))
+    answer_width = max(len(a) for a in answer_ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    rows, mask, scored = [], [], []
+    rows, attention, positions = [], [], []
     for p, a in zip(prompt_ids, answer_ids):
         filler = width - len(p) - len(a)
         rows.append(p + a + [pad] * filler)
-        mask.append([1] * (len(p) + len(a)) + [0] * filler)
-        # The logits at position t predict token t + 1: the answer's tokens are predicted
-        # from positions len(p) - 1 ... len(p) + len(a) - 2.
-        scored.append([0] * (len(p) - 1) + [1] * len(a) + [0] * (filler + 1))
+        attention.append([1] * (len(p) + len(a)) + [0] * filler)
+        # The logits at position t predict token t + 1: answer token i is predicted from
+        # position len(p) - 1 + i. Past the answer's end, any position will do (masked).
+        positions.append([len(p) - 1 + min(i, len(a) - 1) for i in range(answer_width)])
     device = next(model.parameters()).device
     input_ids = torch.tensor(rows, device=device)
-    logits = model(input_ids=input_ids, attention_mask=torch.tensor(mask, device=device)).logits
-    log_probs = torch.log_softmax(logits.float(), dim=-1)[:, :-1]
-    token_log_probs = log_probs.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-    return (token_log_probs * torch.tensor(scored, device=device)[:, :-1]).sum(dim=-1)
+    logits = model(input_ids=input_ids, attention_mask=torch.tensor(attention, device=device)).logits
+    positions = torch.tensor(positions, device=device)
+    scored_logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
+    targets = input_ids.gather(1, positions + 1)
+    log_probs = torch.log_softmax(scored_logits.float(), dim=-1).gather(-1, targets[:, :, None]).squeeze(-1)
+    mask = torch.tensor([[1.0] * len(a) + [0.0] * (answer_width - len(a)) for a in answer_ids], device=device)
+    return log_probs * mask, mask
+
+
+def sequence_log_probs(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
+                       ) -> torch.Tensor:
+    """log p(answer | prompt) under a causal LM, summed over the answer's tokens, one value per pair."""
+    log_probs, _ = answer_token_log_probs(model, tokenizer, prompts, answers)
+    return log_probs.sum(dim=-1)
 
 
 def rag_sequence_loss(doc_scores: torch.Tensor, answer_log_probs: torch.Tensor) -> torch.Tensor:
@@ -154,6 +168,25 @@ def rag_sequence_loss(doc_scores: torch.Tensor, answer_log_probs: torch.Tensor) 
                           f"not {tuple(doc_scores.shape)} and {tuple(answer_log_probs.shape)}")
     log_prior = torch.log_softmax(doc_scores, dim=-1)
     return -torch.logsumexp(log_prior + answer_log_probs, dim=-1).mean()
+
+
+def rag_token_loss(doc_scores: torch.Tensor, token_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """RAG-Token's negative log-likelihood, averaged over the batch: a mixture over passages at every token.
+
+    doc_scores: (B, k); token_log_probs: (B, k, T) log p(y_i | x, z, y_<i) of the answer's
+    tokens with each passage; mask: (B, T), 1 where the answer has a token.
+    -log p(y | x) = -sum_i logsumexp_z (log p(z | x) + log p(y_i | x, z, y_<i)):
+    each token may lean on a different passage, where RAG-Sequence picks one per answer.
+    """
+    import torch
+
+    if (doc_scores.ndim != 2 or token_log_probs.shape[:2] != doc_scores.shape or token_log_probs.ndim != 3
+            or mask.shape != (doc_scores.shape[0], token_log_probs.shape[2])):
+        raise CourseError(f"need doc_scores (B, k), token_log_probs (B, k, T) and mask (B, T), not "
+                          f"{tuple(doc_scores.shape)}, {tuple(token_log_probs.shape)} and {tuple(mask.shape)}")
+    log_prior = torch.log_softmax(doc_scores, dim=-1)[:, :, None]
+    per_token = torch.logsumexp(log_prior + token_log_probs, dim=1)  # (B, T)
+    return -(per_token * mask).sum(dim=-1).mean()
 
 
 # ---------------------------------------------------------------------------

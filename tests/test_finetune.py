@@ -95,6 +95,44 @@ def test_sequence_log_probs_equal_scoring_each_pair_alone(tiny_lm):
         assert batched[row].item() == pytest.approx(expected, abs=1e-4)
 
 
+def test_answer_token_log_probs_are_the_per_token_terms(tiny_lm):
+    model, tokenizer = tiny_lm
+    prompts = ["Q: who wrote Hamlet? A:", "Question: the capital of France? Answer:"]
+    answers = [" William Shakespeare, the playwright", " Paris"]
+    with torch.no_grad():
+        log_probs, mask = finetune.answer_token_log_probs(model, tokenizer, prompts, answers)
+        totals = finetune.sequence_log_probs(model, tokenizer, prompts, answers)
+    for row, (prompt, answer) in enumerate(zip(prompts, answers)):
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            alone = torch.log_softmax(model(torch.tensor([p + a])).logits[0], dim=-1)
+        expected = [alone[len(p) - 1 + i, token].item() for i, token in enumerate(a)]
+        assert mask[row].sum().item() == len(a)
+        assert log_probs[row, :len(a)].tolist() == pytest.approx(expected, abs=1e-4)
+        assert log_probs[row, len(a):].abs().sum().item() == 0  # padding contributes nothing
+        assert totals[row].item() == pytest.approx(sum(expected), abs=1e-4)
+
+
+def test_rag_token_loss_equals_the_brute_force_product_of_mixtures():
+    torch.manual_seed(1)
+    doc_scores = torch.randn(2, 3)
+    token_log_probs = -torch.rand(2, 3, 4) * 3
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+    prior = torch.softmax(doc_scores, dim=-1)
+    expected = 0.0
+    for b in range(2):
+        for t in range(int(mask[b].sum())):
+            expected -= math.log(sum(prior[b, z].item() * math.exp(token_log_probs[b, z, t].item()) for z in range(3)))
+    assert finetune.rag_token_loss(doc_scores, token_log_probs, mask).item() == pytest.approx(expected / 2, rel=1e-5)
+    # With one passage, RAG-Token and RAG-Sequence are the same loss.
+    one = finetune.rag_token_loss(doc_scores[:, :1], token_log_probs[:, :1], mask)
+    sequence = finetune.rag_sequence_loss(doc_scores[:, :1], (token_log_probs[:, 0] * mask).sum(-1, keepdim=True))
+    assert one.item() == pytest.approx(sequence.item(), rel=1e-6)
+    with pytest.raises(CourseError, match="need doc_scores"):
+        finetune.rag_token_loss(doc_scores, token_log_probs, mask[:, :2])
+
+
 def test_sequence_log_probs_checks_its_input(tiny_lm):
     model, tokenizer = tiny_lm
     with pytest.raises(CourseError, match="as many answers"):
