@@ -13,10 +13,15 @@ that later code reuses:
   look most like the answer.
 - ``answer_token_log_probs`` / ``sequence_log_probs``: log p(answer | prompt) of a causal
   language model, token by token or summed, for a batch of (prompt, answer) pairs.
+- ``FrozenIndexRetriever`` and ``passage_answer_log_probs``: the two sides of RAG's
+  training, p(z | x) from a trainable query encoder over a frozen index, and
+  p(y | x, z) from the generator with one passage at a time.
 - ``rag_sequence_loss``: RAG-Sequence's marginal likelihood (Lewis et al., 2020),
   -log sum_z p(z | x) p(y | x, z), whose gradient reaches the retriever through p(z | x);
   ``rag_token_loss``: RAG-Token's, the same mixture taken at every token.
-- ``train_encoder``: the small training loop shared by the retriever notebooks.
+- ``train_encoder``: the small training loop shared by the retriever notebooks;
+  ``save_trained`` / ``load_trained``: its result in the course cache, reused while the
+  settings are the same (so a second run of a notebook skips training).
 """
 
 from __future__ import annotations
@@ -152,6 +157,83 @@ def sequence_log_probs(model: Any, tokenizer: Any, prompts: Sequence[str], answe
     return log_probs.sum(dim=-1)
 
 
+class FrozenIndexRetriever:
+    """Dense retrieval with a trainable query encoder over a frozen passage index: RAG's training set-up.
+
+    The passages were encoded once (their vectors and the Faiss index never change);
+    only the query encoder learns. `retrieve` finds the top k with the current query
+    vectors (the search itself needs no gradient) and returns the scores
+    q(x) . d(z) / temperature of those k passages, which *are* differentiable in the
+    query encoder's weights. `search` is the course's retriever interface, so the
+    same object plugs into `rag.RAGPipeline`.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, index: Any, doc_ids: Sequence[str], doc_vectors: Any,
+                 temperature: float = 0.05, max_length: int = 128) -> None:
+        """`doc_vectors` are the index's unit-length passage vectors, row i belonging to doc_ids[i]."""
+        import torch
+
+        if temperature <= 0:
+            raise CourseError(f"temperature must be > 0, not {temperature}")
+        if len(doc_ids) != index.ntotal or len(doc_ids) != len(doc_vectors):
+            raise CourseError(f"got {len(doc_ids)} doc ids, {len(doc_vectors)} vectors and an index of "
+                              f"{index.ntotal}: they must describe the same passages")
+        self.model, self.tokenizer, self.index = model, tokenizer, index
+        self.doc_ids = list(doc_ids)
+        self.doc_vectors = torch.as_tensor(doc_vectors)
+        self.temperature, self.max_length = temperature, max_length
+
+    def retrieve(self, questions: Sequence[str], k: int, grad: bool = False) -> tuple[list[list[str]], torch.Tensor]:
+        """The top-k doc ids of each question and their scores q . d / temperature, (len(questions), k)."""
+        import torch
+        import torch.nn.functional as F
+
+        from .dense import check_k, search_index
+
+        check_k(k)
+        with torch.set_grad_enabled(grad):
+            queries = F.normalize(embed(self.model, self.tokenizer, list(questions), self.max_length), dim=-1)
+            _, positions = search_index(self.index, queries.detach().cpu().numpy(), k)
+            found = self.doc_vectors[torch.from_numpy(positions)]  # (B, k, d): constants, no gradient
+            doc_scores = torch.einsum("bd,bkd->bk", queries, found) / self.temperature
+        return [[self.doc_ids[p] for p in row] for row in positions.tolist()], doc_scores
+
+    def search(self, queries: Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """For each query, k (doc_id, cosine) pairs, best first: the course's retriever interface."""
+        from .text import validate_query
+
+        if isinstance(queries, str):
+            raise CourseError("search takes a list of queries: wrap a single query as [query]")
+        queries = [validate_query(query) for query in queries]
+        if not queries:
+            return []
+        ids, scores = self.retrieve(queries, k)
+        cosines = (scores * self.temperature).tolist()
+        return [list(zip(row, values)) for row, values in zip(ids, cosines)]
+
+
+def passage_answer_log_probs(model: Any, tokenizer: Any, documents: Any, questions: Sequence[str],
+                             answers: Sequence[str], doc_ids: Sequence[Sequence[str]]) -> torch.Tensor:
+    """log p(answer | chat prompt with the question and ONE passage z), (len(questions), k): RAG's p(y | x, z).
+
+    `documents` maps a doc_id to (title, text), as `rag.wiki_documents()`; `doc_ids`
+    holds the k retrieved passages of each question. The prompt is the course's chat
+    prompt (notebook 07) with that single passage.
+    """
+    from .rag import Passage, chat_messages
+
+    if not (len(questions) == len(answers) == len(doc_ids)) or not questions:
+        raise CourseError(f"need one answer and one list of doc ids per question, got {len(questions)} questions, "
+                          f"{len(answers)} answers and {len(doc_ids)} lists")
+    prompts, targets = [], []
+    for question, answer, row in zip(questions, answers, doc_ids):
+        for doc_id in row:
+            messages = chat_messages(question, [Passage(1, doc_id, *documents[doc_id], 0.0)])
+            prompts.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+            targets.append(answer)
+    return sequence_log_probs(model, tokenizer, prompts, targets).view(len(questions), -1)
+
+
 def rag_sequence_loss(doc_scores: torch.Tensor, answer_log_probs: torch.Tensor) -> torch.Tensor:
     """RAG-Sequence's negative marginal log-likelihood, averaged over the batch.
 
@@ -208,6 +290,50 @@ def weights_fingerprint(model: Any) -> str:
         digest.update(name.encode("utf-8"))
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+TRAINING_FILE = "training.json"  # saved next to a trained model: its settings' fingerprint and losses
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """A short, stable hash of everything that decides what training makes (recipe, data, base model)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def save_trained(model: Any, tokenizer: Any, name: str, settings: dict[str, Any], losses: Sequence[float]) -> Path:
+    """Save a trained model in the course cache, atomically, with its settings' fingerprint and loss curve."""
+    import json
+
+    from .models import save_atomically, trained_dir
+
+    record = {"fingerprint": settings_fingerprint(settings), "losses": [round(x, 6) for x in losses]}
+    return save_atomically(model, tokenizer, trained_dir(name), files={TRAINING_FILE: json.dumps(record)})
+
+
+def load_trained(name: str, settings: dict[str, Any], model_class: Any) -> tuple[Any, Any, list[float]] | None:
+    """(model, tokenizer, losses) of a model that `save_trained` saved with these settings; None if there is none.
+
+    A model trained with other settings (another step count, seed or base model) is
+    not returned: the notebook trains again instead of showing stale results.
+    """
+    import json
+
+    from .models import load_saved, trained_dir, trained_ready
+
+    record_path = trained_dir(name) / TRAINING_FILE
+    if not (trained_ready(name) and record_path.is_file()):
+        return None
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if record.get("fingerprint") != settings_fingerprint(settings):
+        return None
+    model, tokenizer = load_saved(trained_dir(name), model_class)
+    return model, tokenizer, list(record["losses"])
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,6 @@ trained adapter in the course cache.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import warnings
@@ -289,7 +288,9 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 def fingerprint(settings: Mapping[str, Any]) -> str:
     """A short, stable hash of everything that shapes the trained adapter (settings, data, base model)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    from .finetune import settings_fingerprint
+
+    return settings_fingerprint(dict(settings))
 
 
 def adapter_dir(name: str = SFT_GENERATOR) -> Path:

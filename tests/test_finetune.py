@@ -187,3 +187,64 @@ def test_weights_fingerprint_changes_with_any_weight():
     with torch.no_grad():
         layer.bias[1] += 1e-6
     assert finetune.weights_fingerprint(layer) != before
+
+
+def test_save_trained_then_load_trained_only_with_the_same_settings(tmp_path, monkeypatch, tiny_lm):
+    monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
+    model, tokenizer = tiny_lm
+    settings = {"steps": 3, "lr": 1e-4, "seed": 0}
+    assert finetune.load_trained("toy", settings, type(model)) is None  # nothing saved yet
+    finetune.save_trained(model, tokenizer, "toy", settings, [2.0, 1.5, 1.25])
+    loaded = finetune.load_trained("toy", settings, type(model))
+    assert loaded is not None
+    reloaded, _, losses = loaded
+    assert losses == [2.0, 1.5, 1.25]
+    assert finetune.weights_fingerprint(reloaded) == finetune.weights_fingerprint(model)
+    assert finetune.load_trained("toy", {**settings, "steps": 4}, type(model)) is None  # other settings: retrain
+    assert finetune.settings_fingerprint({"a": 1, "b": 2}) == finetune.settings_fingerprint({"b": 2, "a": 1})
+
+
+def test_frozen_index_retriever_matches_dense_retrieval_and_passes_gradients():
+    from ragutils import data, dense
+
+    encoder = dense.Encoder()
+    doc_ids, _, passages = data.wiki_passages()
+    doc_ids, passages = doc_ids[:40], passages[:40]
+    vectors = encoder.encode(passages, show_progress=False)
+    index = dense.build_index(vectors, "flat")
+    queries = ["a burrowing mammal of Africa", "the capital of France"]
+    reference = dense.DenseRetriever(encoder, doc_ids, vectors, index).search(queries, 5)
+    retriever = finetune.FrozenIndexRetriever(encoder.model, encoder.tokenizer, index, doc_ids, vectors,
+                                              temperature=0.05, max_length=encoder.max_length)
+    found = retriever.search(queries, 5)
+    assert [[d for d, _ in row] for row in found] == [[d for d, _ in row] for row in reference]
+    assert [[s for _, s in row] for row in found] == [pytest.approx([s for _, s in row], abs=1e-5) for row in reference]
+    ids, scores = retriever.retrieve(queries, 3, grad=True)
+    assert scores.shape == (2, 3) and scores.requires_grad
+    scores.sum().backward()
+    assert encoder.model.embeddings.word_embeddings.weight.grad is not None
+    encoder.model.zero_grad()
+    assert not retriever.retrieve(queries, 3)[1].requires_grad
+    with pytest.raises(CourseError, match="same passages"):
+        finetune.FrozenIndexRetriever(encoder.model, encoder.tokenizer, index, doc_ids[:-1], vectors)
+    with pytest.raises(CourseError):
+        retriever.search(["  "], 3)
+
+
+def test_passage_answer_log_probs_score_one_passage_per_prompt(tiny_lm):
+    from ragutils.rag import Passage, chat_messages
+
+    model, tokenizer = tiny_lm
+    documents = {"a": ("Paris", "Paris is the capital of France."), "b": ("Lyon", "Lyon is a city in France.")}
+    with torch.no_grad():
+        scores = finetune.passage_answer_log_probs(model, tokenizer, documents, ["Capital of France?"], ["Paris"],
+                                                   [["a", "b"]])
+        assert scores.shape == (1, 2)
+        for column, doc_id in enumerate(["a", "b"]):
+            prompt = tokenizer.apply_chat_template(
+                chat_messages("Capital of France?", [Passage(1, doc_id, *documents[doc_id], 0.0)]),
+                add_generation_prompt=True, tokenize=False)
+            alone = finetune.sequence_log_probs(model, tokenizer, [prompt], ["Paris"])
+            assert scores[0, column].item() == pytest.approx(alone.item(), abs=1e-4)
+    with pytest.raises(CourseError, match="one answer"):
+        finetune.passage_answer_log_probs(model, tokenizer, documents, ["q"], [], [["a"]])
