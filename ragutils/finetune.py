@@ -191,6 +191,8 @@ class FrozenIndexRetriever:
         from .dense import check_k, search_index
 
         check_k(k)
+        if k > len(self.doc_ids):  # Faiss would pad the results with position -1
+            raise CourseError(f"k = {k} is more than the {len(self.doc_ids)} passages in the index")
         with torch.set_grad_enabled(grad):
             queries = F.normalize(embed(self.model, self.tokenizer, list(questions), self.max_length), dim=-1)
             _, positions = search_index(self.index, queries.detach().cpu().numpy(), k)

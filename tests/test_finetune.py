@@ -229,6 +229,8 @@ def test_frozen_index_retriever_matches_dense_retrieval_and_passes_gradients():
         finetune.FrozenIndexRetriever(encoder.model, encoder.tokenizer, index, doc_ids[:-1], vectors)
     with pytest.raises(CourseError):
         retriever.search(["  "], 3)
+    with pytest.raises(CourseError, match="more than the 40 passages"):
+        retriever.retrieve(queries, 41)
 
 
 def test_passage_answer_log_probs_score_one_passage_per_prompt(tiny_lm):
