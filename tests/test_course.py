@@ -50,6 +50,20 @@ def test_committed_outputs_are_clean(path):
         assert private not in text, f"{path.name} output shows a local path ({private})"
 
 
+@pytest.mark.parametrize("path", course.notebook_paths()[1:], ids=lambda path: path.stem)
+def test_every_lesson_ends_with_exercises_and_has_a_solutions_notebook(path):
+    notebook = nbformat.read(path, as_version=4)
+    markdown = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+    exercises = next((text for text in markdown if text.lstrip().startswith("## Exercises")
+                      or "\n## Exercises" in text), None)
+    assert exercises is not None, f"{path.name} has no Exercises section"
+    solutions = path.parent / "solutions" / f"{path.stem}_solutions.ipynb"
+    assert solutions.is_file(), f"no solutions notebook for {path.name}"
+    assert f"solutions/{solutions.name}" in exercises, "the exercises should link their solutions"
+    numbered = [line for line in exercises.splitlines() if line[:3] in {f"{n}. " for n in range(1, 10)}]
+    assert 2 <= len(numbered) <= 4, f"{path.name}: {len(numbered)} exercises, expected 2 to 4"
+
+
 def test_sync_is_idempotent(tmp_path, monkeypatch):
     source = course.notebook_paths("00")[0]
     monkeypatch.setattr(course, "REPO_ROOT", tmp_path)
