@@ -1,8 +1,9 @@
 """ragutils: the helper package of the course "RAG and fine-tuning, from first principles".
 
 Each module keeps one idea that a notebook derives first:
-text, similarity, bm25, dense, hybrid, engines, live_index, decoding, seq2seq, rag,
-classifier, mlm, finetune, sft, metrics, data, models, plots, bench, course, cli.
+text, similarity, bm25, dense, hybrid, engines, decoding, seq2seq, rag, classifier,
+mlm, finetune, sft, applications, robustness, live_index, metrics, data, models,
+plots, bench, course, cli.
 """
 
 __version__ = "0.1.0"
