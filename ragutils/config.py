@@ -1,4 +1,4 @@
-"""Where things live: the repository's data folder and the on-disk cache."""
+"""Where things live (the repository's data folder and the on-disk cache), and whether to draw progress bars."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def progress_disabled(show: bool = True) -> bool:
+    """Whether a progress bar should stay hidden: not asked for, or TQDM_DISABLE set (headless runs).
+
+    tqdm reads TQDM_DISABLE only as a default, which an explicit `disable=False` overrides;
+    checking it here keeps bars out of headless notebook runs, so that a cold cache (which
+    encodes, and would draw a bar) gives the same outputs as a warm one.
+    """
+    return not show or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")

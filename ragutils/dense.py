@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import cache_dir, data_dir
+from .config import cache_dir, data_dir, progress_disabled
 from .errors import CourseError
 from .text import validate_query
 
@@ -179,7 +179,7 @@ class Encoder:
         pad_id = self.tokenizer.pad_token_id or 0
         device = next(self.model.parameters()).device
         with torch.inference_mode(), tqdm(total=len(texts), unit="text", desc="encoding",
-                                          disable=not show_progress) as bar:
+                                          disable=progress_disabled(show_progress)) as bar:
             for start in range(0, len(texts), batch_size):
                 positions = order[start:start + batch_size]
                 width = int(lengths[positions].max())

@@ -338,11 +338,12 @@ def evaluate(pipeline: RAGPipeline, rows: Sequence[Mapping[str, Any]], batch_siz
     """Exact match, token F1, recall@k (rows with a title) and seconds per question."""
     from tqdm.auto import tqdm
 
+    from .config import progress_disabled
     from .metrics import exact_match, token_f1
 
     start = time.perf_counter()
     answers: list[Answer] = []
-    with tqdm(total=len(rows), unit="question", disable=not progress) as bar:
+    with tqdm(total=len(rows), unit="question", disable=progress_disabled(progress)) as bar:
         for first in range(0, len(rows), batch_size):
             batch = rows[first:first + batch_size]
             answers += pipeline.ask_many([row["question"] for row in batch])

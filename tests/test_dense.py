@@ -83,6 +83,17 @@ def test_encoder_edge_cases(encoder):
     assert custom.max_length == 32 and "max_length=32" in custom.identity
 
 
+def test_tqdm_disable_hides_the_encoding_bar_even_when_asked_for(encoder, capsys, monkeypatch):
+    # A cold cache encodes and a warm one does not: with TQDM_DISABLE set (as for headless
+    # notebook runs) both must print the same, nothing.
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    encoder.encode(["one text", "another text"], show_progress=True)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    encoder.encode(["one text", "another text"], show_progress=True)
+    assert "encoding" in capsys.readouterr().err
+
+
 def test_split_sentences():
     text = "Paris is the capital of France. It has 2.1 million people! Does it rain? \"Yes\", often."
     assert dense.split_sentences(text) == [
