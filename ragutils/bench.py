@@ -306,14 +306,14 @@ def bench_decoding(new_tokens: int = 64, beam_tokens: int = 32, num_beams: int =
     import torch
 
     from . import decoding, models
+    from .rag import chat_text
 
     if new_tokens < 1 or beam_tokens < 1 or num_beams < 1 or repeats < 1:
         raise CourseError("new_tokens, beam_tokens, num_beams and repeats must be >= 1")
     model, tokenizer = models.load("generator")
     eos = tokenizer.eos_token_id
     messages = [{"role": "user", "content": "Write a long story about a dragon who is afraid of the dark."}]
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    prompt = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(chat_text(tokenizer, messages), return_tensors="pt", add_special_tokens=False)["input_ids"]
     sampling = {"temperature": 0.8, "top_p": 0.9}
 
     def generate(max_new_tokens: int, **options: Any) -> Any:

@@ -222,7 +222,7 @@ def passage_answer_log_probs(model: Any, tokenizer: Any, documents: Any, questio
     holds the k retrieved passages of each question. The prompt is the course's chat
     prompt (notebook 07) with that single passage.
     """
-    from .rag import Passage, chat_messages
+    from .rag import Passage, chat_messages, chat_text
 
     if not (len(questions) == len(answers) == len(doc_ids)) or not questions:
         raise CourseError(f"need one answer and one list of doc ids per question, got {len(questions)} questions, "
@@ -231,7 +231,7 @@ def passage_answer_log_probs(model: Any, tokenizer: Any, documents: Any, questio
     for question, answer, row in zip(questions, answers, doc_ids):
         for doc_id in row:
             messages = chat_messages(question, [Passage(1, doc_id, *documents[doc_id], 0.0)])
-            prompts.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+            prompts.append(chat_text(tokenizer, messages))
             targets.append(answer)
     return sequence_log_probs(model, tokenizer, prompts, targets).view(len(questions), -1)
 

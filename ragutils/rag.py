@@ -115,6 +115,11 @@ def chat_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, 
             {"role": "user", "content": f"Passages:\n{format_passages(passages)}\n\nQuestion: {question}"}]
 
 
+def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """The chat prompt as the generator reads it: the model's own template, the assistant's turn opened."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 def seq2seq_prompt(question: str, passages: Sequence[Passage]) -> str:
     """The classic RAG prompt of a seq2seq model: "question: … context: …"."""
     context = " ".join(f"{p.title}: {shorten(p.text, MAX_PASSAGE_WORDS)}" for p in passages)
@@ -154,8 +159,7 @@ class ChatGenerator:
 
         answers: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
-            texts = [self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-                     for messages in prompts[start:start + self.batch_size]]
+            texts = [chat_text(self.tokenizer, messages) for messages in prompts[start:start + self.batch_size]]
             # Decoder-only models continue the *right* end of each row: pad on the left
             # (per call, so the caller's tokenizer keeps its own padding side).
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
@@ -181,7 +185,7 @@ class ChatGenerator:
 
         from .decoding import forward_options, next_token_logits
 
-        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        text = chat_text(self.tokenizer, prompt)
         prompt_ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         candidate_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in candidates]
         device = self.model.device

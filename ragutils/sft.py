@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CourseError
-from .rag import Passage, chat_messages
+from .rag import Passage, chat_messages, chat_text
 
 if TYPE_CHECKING:  # imported where used: importing ragutils stays fast
     import torch
@@ -125,7 +125,7 @@ def encode(messages: list[dict[str, str]], target: str, tokenizer: Any) -> tuple
     the target is tokenised on its own and closed with the end-of-turn token
     (``<|im_end|>`` for SmolLM2), the token at which generation stops.
     """
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    text = chat_text(tokenizer, messages)
     prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
     if not target_ids:

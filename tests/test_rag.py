@@ -22,6 +22,18 @@ def test_closed_book_prompt_has_no_passages():
     assert messages[-1]["content"] == "What is the capital of Hubei?"
 
 
+def test_chat_text_is_the_generators_template_with_the_answer_turn_opened():
+    from transformers import AutoTokenizer
+
+    from ragutils import models
+
+    tokenizer = AutoTokenizer.from_pretrained(models.model_path("generator", "offline"), local_files_only=True)
+    text = rag.chat_text(tokenizer, rag.chat_messages("What is the capital of Hubei?", PASSAGES))
+    assert "[1] Wuhan: Wuhan is the capital" in text
+    # SmolLM2's template: the user's turn closed, the assistant's opened and left empty for the model.
+    assert text.endswith("Question: What is the capital of Hubei?<|im_end|>\n<|im_start|>assistant\n")
+
+
 def test_seq2seq_prompt_is_question_then_context():
     prompt = rag.seq2seq_prompt("What is the capital of Hubei?", PASSAGES)
     assert prompt.startswith("question: What is the capital of Hubei? context: Wuhan: Wuhan is")

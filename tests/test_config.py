@@ -1,0 +1,55 @@
+"""ragutils.config: the torch thread count the notebooks start with."""
+
+import os
+
+import pytest
+import torch
+
+from ragutils import config
+from ragutils.errors import CourseError
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_default_to_the_cores_this_process_may_use(monkeypatch, restore_threads):
+    monkeypatch.delenv("RAGUTILS_THREADS", raising=False)
+    assert config.set_torch_threads() == len(os.sched_getaffinity(0)) == torch.get_num_threads()
+
+
+def test_threads_follow_the_environment(monkeypatch, restore_threads):
+    monkeypatch.setenv("RAGUTILS_THREADS", "1")
+    assert config.set_torch_threads() == 1 == torch.get_num_threads()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_bad_thread_counts_are_refused_and_torch_is_left_alone(monkeypatch, restore_threads, value):
+    torch.set_num_threads(1)
+    monkeypatch.setenv("RAGUTILS_THREADS", value)
+    with pytest.raises(CourseError, match="RAGUTILS_THREADS"):
+        config.set_torch_threads()
+    assert torch.get_num_threads() == 1
+
+
+def test_one_thread_and_two_give_the_same_numbers(restore_threads):
+    # Why the inference and LoRA notebooks may use every core: a forward pass and the weight
+    # gradients of a real encoder layer (MiniLM's sizes, dropout on) come out bit for bit the
+    # same with one thread and with two. (Not LayerNorm's gradients: each is a sum over all
+    # positions, which threads split; so notebooks 08 and 09, which train LayerNorms, keep one.)
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(384, 12, 1536, batch_first=True)
+    inputs = torch.randn(16, 64, 384)
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        torch.manual_seed(1)  # the same dropout masks
+        layer.zero_grad()
+        out = layer(inputs)
+        out.square().mean().backward()
+        results.append([out.detach().clone()] + [layer.get_submodule(name).weight.grad.clone()
+                                                 for name in ("linear1", "linear2", "self_attn.out_proj")])
+    assert all(torch.equal(one, two) for one, two in zip(*results))
