@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import cache_dir, data_dir
+from .config import TRAINING_THREADS, cache_dir, data_dir, torch_threads
 from .errors import CourseError
 from .finetune import loss_curve  # noqa: F401  (kept here too: the notebooks call it from this module)
 
@@ -195,6 +195,7 @@ class Recipe:
     weight_decay: float = 0.01
     logging_steps: int = 10  # log the mean training loss every this many steps
     seed: int = 0
+    threads: int = TRAINING_THREADS  # torch threads while training: the weights depend on it (see config)
 
 
 DEFAULT_RECIPE = Recipe()
@@ -275,7 +276,8 @@ def train_topic_classifier(model: Any, tokenizer: Any, train_dataset: datasets.D
     # With progress bars off, Trainer prints every log as a dict, run times included;
     # the loss curve is in trainer.state.log_history, so we drop the printout.
     trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    with torch_threads(recipe.threads):
+        trainer.train()
     model.eval()
     return trainer
 

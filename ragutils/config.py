@@ -1,8 +1,10 @@
-"""Where things live (the repository's data folder and the on-disk cache), and whether to draw progress bars."""
+"""Where things live (the repository's data folder and the on-disk cache), progress bars and torch threads."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import CourseError
@@ -61,3 +63,25 @@ def set_torch_threads() -> int:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     return threads
+
+
+# Threads while training. Training updates LayerNorm weights, whose gradients are sums over every
+# position of a batch, and threads split those sums: the trained weights, and every score printed
+# from them, change in their last digits with the thread count. So training uses a fixed count,
+# not "every core", and every machine trains the same model. Two: Colab's and CI's core count.
+TRAINING_THREADS = 2
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[int]:
+    """Run a block with torch on exactly ``threads`` threads, then give back the count it had."""
+    import torch
+
+    if threads < 1:
+        raise CourseError(f"torch needs at least one thread, not {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)

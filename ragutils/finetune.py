@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import TRAINING_THREADS, torch_threads
 from .errors import CourseError
 
 if TYPE_CHECKING:  # torch is imported where it is used: importing ragutils stays fast
@@ -387,13 +388,15 @@ def linear_warmup_decay(warmup: int, steps: int) -> Callable[[int], float]:
 
 def train_encoder(parameters: Sequence[torch.nn.Parameter], batches: Sequence[Any],
                   loss_of_batch: Callable[[Any], torch.Tensor], lr: float = 2e-5, warmup: int = 10,
-                  log_every: int = 10, max_grad_norm: float = 1.0) -> list[float]:
+                  log_every: int = 10, max_grad_norm: float = 1.0,
+                  threads: int = TRAINING_THREADS) -> list[float]:
     """One pass of AdamW over `batches`, with warm-up and linear decay; the loss of every step.
 
     `loss_of_batch` turns one batch into a scalar loss (and is where the model lives),
     so the same loop trains with the contrastive loss (notebook 10) and with the RAG
     loss (notebook 12). Raises CourseError if a loss is not finite: a NaN would
-    otherwise silently wreck the weights.
+    otherwise silently wreck the weights. Torch runs on ``threads`` threads, a fixed
+    count, so that every machine trains the same weights (see config.TRAINING_THREADS).
     """
     import torch
 
@@ -405,17 +408,18 @@ def train_encoder(parameters: Sequence[torch.nn.Parameter], batches: Sequence[An
     optimizer = torch.optim.AdamW(parameters, lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(warmup, len(batches)))
     losses: list[float] = []
-    for step, batch in enumerate(batches):
-        loss = loss_of_batch(batch)
-        if not math.isfinite(loss.item()):
-            raise CourseError(f"the loss at step {step} is {loss.item()}: lower the learning rate")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            recent = losses[-log_every:]
-            print(f"step {step + 1:4d}  loss {sum(recent) / len(recent):.3f}")
+    with torch_threads(threads):
+        for step, batch in enumerate(batches):
+            loss = loss_of_batch(batch)
+            if not math.isfinite(loss.item()):
+                raise CourseError(f"the loss at step {step} is {loss.item()}: lower the learning rate")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            if log_every and (step + 1) % log_every == 0:
+                recent = losses[-log_every:]
+                print(f"step {step + 1:4d}  loss {sum(recent) / len(recent):.3f}")
     return losses

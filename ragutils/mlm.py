@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import cache_dir
+from .config import TRAINING_THREADS, cache_dir, torch_threads
 from .errors import CourseError
 from .finetune import loss_curve  # noqa: F401  (kept here too: the notebooks call it from this module)
 
@@ -356,6 +356,7 @@ class MLMRecipe:
     weight_decay: float = 0.01
     logging_steps: int = 5  # log the mean training loss every this many steps
     seed: int = 0
+    threads: int = TRAINING_THREADS  # torch threads while training: the weights depend on it (see config)
 
 
 def mask_collator(tokenizer: Any, recipe: MLMRecipe = MLMRecipe()) -> Any:
@@ -433,7 +434,8 @@ def train_mlm(model: Any, tokenizer: Any, train_dataset: datasets.Dataset, recip
     (see ``loss_curve``). The model is left in eval mode.
     """
     trainer = make_trainer(model, tokenizer, train_dataset, recipe, output_dir)
-    trainer.train()
+    with torch_threads(recipe.threads):
+        trainer.train()
     model.eval()
     return trainer
 

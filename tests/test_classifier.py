@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ragutils import classifier
+from ragutils import classifier, config
 from ragutils.errors import CourseError
 
 LABELS = ["a", "b", "c"]
@@ -179,13 +179,26 @@ def test_freeze_lower_layers_counts_and_refuses_impossible_requests():
 
 
 def test_a_three_step_training_run_moves_only_the_unfrozen_weights(tiny_set, tmp_path):
+    import torch
+
     model, tokenizer = classifier.load_base_classifier(classifier.topic_labels(), seed=0)
     encoded = classifier.tokenize_topics(tiny_set, tokenizer, classifier.topic_labels(), max_length=16)
     recipe = replace(classifier.DEFAULT_RECIPE, steps=3, batch_size=4, logging_steps=1, learning_rate=1e-3,
                      trainable_layers=1)
     frozen_before = model.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
     trained_before = model.bert.encoder.layer[5].attention.self.query.weight.detach().clone()
-    trainer = classifier.train_topic_classifier(model, tokenizer, encoded, recipe, output_dir=tmp_path / "run")
+    threads_seen = []
+
+    def cross_entropy(outputs, labels, num_items_in_batch=None):
+        threads_seen.append(torch.get_num_threads())
+        return torch.nn.functional.cross_entropy(outputs.logits, labels)
+
+    torch.set_num_threads(1)
+    trainer = classifier.train_topic_classifier(model, tokenizer, encoded, recipe, output_dir=tmp_path / "run",
+                                                loss_func=cross_entropy)
+    # Training runs on the recipe's fixed thread count, and the caller's count comes back after.
+    assert threads_seen == [recipe.threads] * 3 and recipe.threads == config.TRAINING_THREADS
+    assert torch.get_num_threads() == 1
     steps, losses = classifier.loss_curve(trainer.state.log_history)
     assert steps == [1, 2, 3] and all(np.isfinite(losses))
     assert trainer.state.global_step == 3

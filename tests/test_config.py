@@ -39,7 +39,7 @@ def test_one_thread_and_two_give_the_same_numbers(restore_threads):
     # Why the inference and LoRA notebooks may use every core: a forward pass and the weight
     # gradients of a real encoder layer (MiniLM's sizes, dropout on) come out bit for bit the
     # same with one thread and with two. (Not LayerNorm's gradients: each is a sum over all
-    # positions, which threads split; so notebooks 08 and 09, which train LayerNorms, keep one.)
+    # positions, which threads split; so training runs on a fixed count, config.TRAINING_THREADS.)
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(384, 12, 1536, batch_first=True)
     inputs = torch.randn(16, 64, 384)
@@ -53,3 +53,16 @@ def test_one_thread_and_two_give_the_same_numbers(restore_threads):
         results.append([out.detach().clone()] + [layer.get_submodule(name).weight.grad.clone()
                                                  for name in ("linear1", "linear2", "self_attn.out_proj")])
     assert all(torch.equal(one, two) for one, two in zip(*results))
+
+
+def test_torch_threads_sets_the_count_for_a_block_and_gives_it_back(restore_threads):
+    torch.set_num_threads(1)
+    with config.torch_threads(config.TRAINING_THREADS) as threads:
+        assert threads == config.TRAINING_THREADS == torch.get_num_threads()
+    assert torch.get_num_threads() == 1
+    with pytest.raises(ValueError, match="inside"), config.torch_threads(3):
+        raise ValueError("inside")
+    assert torch.get_num_threads() == 1  # given back after an error too
+    with pytest.raises(CourseError, match="at least one thread"), config.torch_threads(0):
+        pass
+    assert torch.get_num_threads() == 1

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ragutils import finetune
+from ragutils import config, finetune
 from ragutils.bm25 import BM25Retriever
 from ragutils.errors import CourseError
 
@@ -163,6 +163,23 @@ def test_train_encoder_lowers_the_loss_and_refuses_nan():
         finetune.train_encoder([weight], [0], lambda _: weight.sum() * float("nan"), log_every=0)
     with pytest.raises(CourseError, match="no trainable parameters"):
         finetune.train_encoder([torch.nn.Parameter(torch.zeros(1), requires_grad=False)], [0], lambda _: None)
+
+
+def test_train_encoder_trains_on_the_fixed_thread_count_and_gives_the_count_back():
+    weight = torch.nn.Parameter(torch.zeros(2))
+    seen = []
+
+    def loss_of_batch(_):
+        seen.append(torch.get_num_threads())
+        return weight.square().sum()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        finetune.train_encoder([weight], [0, 1, 2], loss_of_batch, log_every=0)
+        assert seen == [config.TRAINING_THREADS] * 3 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_embed_gives_the_encoders_vectors_with_gradients():
