@@ -193,12 +193,12 @@ def test_a_three_step_training_run_moves_only_the_unfrozen_weights(tiny_set, tmp
         threads_seen.append(torch.get_num_threads())
         return torch.nn.functional.cross_entropy(outputs.logits, labels)
 
-    torch.set_num_threads(1)
-    trainer = classifier.train_topic_classifier(model, tokenizer, encoded, recipe, output_dir=tmp_path / "run",
-                                                loss_func=cross_entropy)
-    # Training runs on the recipe's fixed thread count, and the caller's count comes back after.
-    assert threads_seen == [recipe.threads] * 3 and recipe.threads == config.TRAINING_THREADS
-    assert torch.get_num_threads() == 1
+    with config.torch_threads(1):
+        trainer = classifier.train_topic_classifier(model, tokenizer, encoded, recipe,
+                                                    output_dir=tmp_path / "run", loss_func=cross_entropy)
+        # Training runs on the recipe's fixed thread count, and the caller's count comes back after.
+        assert threads_seen == [recipe.threads] * 3 and recipe.threads == config.TRAINING_THREADS
+        assert torch.get_num_threads() == 1
     steps, losses = classifier.loss_curve(trainer.state.log_history)
     assert steps == [1, 2, 3] and all(np.isfinite(losses))
     assert trainer.state.global_step == 3
