@@ -361,8 +361,8 @@ def load_classifier(folder: Path | None = None) -> Any:
 def ensure_topic_classifier(recipe: Recipe = DEFAULT_RECIPE, profile: str | None = None) -> Path:
     """The cache folder of the topic classifier, training it first (as notebook 08 does) if missing.
 
-    A cached model trained with another recipe is replaced. On a CPU, training takes a
-    couple of minutes.
+    A cached model trained with another recipe is replaced. On a 2-core CPU, training takes
+    about a minute.
     """
     from . import data
 
