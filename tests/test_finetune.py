@@ -173,13 +173,9 @@ def test_train_encoder_trains_on_the_fixed_thread_count_and_gives_the_count_back
         seen.append(torch.get_num_threads())
         return weight.square().sum()
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with config.torch_threads(1):
         finetune.train_encoder([weight], [0, 1, 2], loss_of_batch, log_every=0)
         assert seen == [config.TRAINING_THREADS] * 3 and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_embed_gives_the_encoders_vectors_with_gradients():
