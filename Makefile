@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install caches course test lab clean
+.PHONY: install caches course test test-unit test-reference test-data test-notebooks lab clean
 
 install: $(STAMP)
 
@@ -29,9 +29,19 @@ caches: install
 course: caches
 	$(PY) -m ragutils course
 
+# `make test` runs every tier: pytest's three (unit, reference, data), then the notebooks.
+# One tier alone: `make test-unit` and so on (tests/README.md says what each covers).
+NBVAL := $(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
+
 test: install
 	$(PY) -m pytest tests
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
+	$(NBVAL)
+
+test-unit test-reference test-data: test-%: install
+	$(PY) -m pytest tests -m $*
+
+test-notebooks: install
+	$(NBVAL)
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks

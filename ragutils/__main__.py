@@ -1,5 +1,5 @@
 """``python -m ragutils``: the same command line as the ``ragutils`` script."""
 
-from .cli import entry
+from .tools.cli import entry
 
 entry()

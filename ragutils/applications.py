@@ -1,9 +1,8 @@
 """One RAG pipeline, several jobs: long-answer QA, summaries, dialogue, classification by retrieval.
 
-Notebook 13 derives each piece by hand first; this module keeps the versions it reuses:
+Notebook 13 derives each piece by hand first; this module keeps the versions it reuses
+(its lead baseline, whole sentences within a word budget, is ``text.lead_sentences``):
 
-- ``lead``: the first whole sentences of a text within a word budget (the extractive
-  baseline of long-answer QA and the lead baseline of summarisation);
 - ``long_answer_messages``: a chat prompt that asks for a few sentences from numbered
   passages (the short-answer prompt of ``rag`` asks for a name or a phrase);
 - ``summary_messages``: a chat prompt that asks for a summary of a group of passages;
@@ -21,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .dense import split_sentences
 from .errors import CourseError
 from .rag import Passage, format_passages
 
@@ -58,27 +56,12 @@ _POSSESSIVE = ("its", "his", "their", "hers")
 _PRONOUN = re.compile(r"\b(" + "|".join(_SUBJECT + _POSSESSIVE + ("her", "there")) + r")\b", re.IGNORECASE)
 
 
-def lead(text: str, max_words: int) -> str:
-    """The first whole sentences of a text within max_words (at least the first sentence, cut to max_words)."""
-    if max_words < 1:
-        raise CourseError(f"max_words must be at least 1, not {max_words}")
-    chosen: list[str] = []
-    used = 0
-    for paragraph in text.split("\n\n"):
-        for sentence in split_sentences(" ".join(paragraph.split())):
-            words = len(sentence.split())
-            if used + words > max_words:
-                if not chosen:  # a first sentence longer than the budget: its first words
-                    return " ".join(sentence.split()[:max_words])
-                return " ".join(chosen)
-            chosen.append(sentence)
-            used += words
-    return " ".join(chosen)
-
-
 def long_answer_messages(question: str, passages: Sequence[Passage],
                          max_words: int = LONG_PASSAGE_WORDS) -> list[dict[str, str]]:
-    """A chat prompt for an answer of a few sentences from numbered passages (closed-book if none)."""
+    """A chat prompt for an answer of a few sentences from numbered passages (closed-book if none).
+
+    Derived in notebook 13, section 1.
+    """
     if not passages:
         return [{"role": "system", "content": LONG_CLOSED_BOOK_SYSTEM_PROMPT},
                 {"role": "user", "content": question}]
@@ -87,7 +70,10 @@ def long_answer_messages(question: str, passages: Sequence[Passage],
 
 
 def summary_messages(passages: Sequence[Passage], max_words: int = 64) -> list[dict[str, str]]:
-    """A chat prompt that asks for a summary of a group of numbered passages."""
+    """A chat prompt that asks for a summary of a group of numbered passages.
+
+    Derived in notebook 13, section 2.
+    """
     if not passages:
         raise CourseError("nothing to summarise: give at least one passage")
     return [{"role": "system", "content": SUMMARY_SYSTEM_PROMPT},
@@ -95,7 +81,10 @@ def summary_messages(passages: Sequence[Passage], max_words: int = 64) -> list[d
 
 
 def rewrite_by_rule(question: str, entity: str) -> str:
-    """The question with its first pronoun replaced by the entity (unchanged if it has none)."""
+    """The question with its first pronoun replaced by the entity (unchanged if it has none).
+
+    Derived in notebook 13, section 3.
+    """
     match = _PRONOUN.search(question)
     if not match or not entity.strip():
         return question
@@ -113,6 +102,8 @@ def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[
     """A one-shot chat prompt that asks the generator to make the last question stand-alone.
 
     `history` holds the earlier (user question, assistant answer) turns, oldest first.
+
+    Derived in notebook 13, section 3.
     """
     if not history:
         raise CourseError("a follow-up question needs at least one earlier turn")
@@ -125,7 +116,10 @@ def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[
 
 
 def clean_rewrite(text: str, fallback: str) -> str:
-    """The first line of a generated rewrite, unquoted; the fallback if it is empty."""
+    """The first line of a generated rewrite, unquoted; the fallback if it is empty.
+
+    Derived in notebook 13, section 3.
+    """
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return fallback
@@ -138,6 +132,8 @@ def knn_vote(similarities: np.ndarray, labels: Sequence[str], k: int = 20, weigh
 
     `similarities` is (queries x items); `labels` names each item. Ties go to the label
     whose best neighbour ranks higher.
+
+    Derived in notebook 13, section 4.
     """
     similarities = np.asarray(similarities, dtype=np.float64)
     if similarities.ndim != 2 or similarities.shape[1] != len(labels):

@@ -14,9 +14,9 @@ that the notebook and later notebooks reuse:
 - ``load_base_classifier`` / ``freeze_lower_layers`` / ``training_arguments`` /
   ``train_topic_classifier``: the pretrained encoder with a fresh head, trained with
   ``Trainer`` on a CPU-sized budget (``Recipe``);
-- ``save_classifier`` / ``classifier_ready`` / ``load_classifier`` /
-  ``ensure_topic_classifier``: the trained model in the course cache, saved atomically,
-  rebuilt when missing (notebook 13 loads it).
+- ``classifier_name`` / ``recipe_key`` / ``load_classifier`` / ``ensure_topic_classifier``:
+  the trained model in the course's store (``tools.store``), keyed by its recipe, rebuilt
+  when missing (notebook 13 loads it).
 """
 
 from __future__ import annotations
@@ -32,20 +32,23 @@ import numpy as np
 from .config import TRAINING_THREADS, cache_dir, data_dir, torch_threads
 from .errors import CourseError
 from .finetune import loss_curve  # noqa: F401  (kept here too: the notebooks call it from this module)
+from .tools import store
 
 if TYPE_CHECKING:  # imported where they are used: `import ragutils.classifier` stays fast
     import datasets
     from matplotlib.axes import Axes
 
-CLASSIFIER_DIR = "classifier-topics"  # under cache_dir("models"); the hub profile adds "-hub"
-META_FILE = "course_meta.json"
+CLASSIFIER_DIR = "classifier-topics"  # its store name; the hub profile adds "-hub"
 TOPICS = "topics"  # the derived data set (data/derived/topics)
 
 
 # --- step 2: the labels and the data ------------------------------------------------------
 
 def topic_labels() -> list[str]:
-    """The 12 topic names, in the order of data/derived/topics/labels.json (label id = position)."""
+    """The 12 topic names, in the order of data/derived/topics/labels.json (label id = position).
+
+    Derived in notebook 08, section 08.
+    """
     path = data_dir() / "derived" / TOPICS / "labels.json"
     if not path.is_file():
         raise CourseError(f"topic labels not found: {path}; rebuild with `ragutils data build`")
@@ -53,7 +56,10 @@ def topic_labels() -> list[str]:
 
 
 def label_ids(names: Sequence[str], labels: Sequence[str]) -> list[int]:
-    """The integer id of each label name: its position in ``labels``."""
+    """The integer id of each label name: its position in ``labels``.
+
+    Used in notebook 08.
+    """
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({name for name in names if name not in index})
     if unknown:
@@ -69,6 +75,8 @@ def tokenize_topics(dataset: datasets.Dataset | datasets.DatasetDict, tokenizer:
     model, and a model cannot take strings. No padding here: the data collator pads
     each batch to its own longest passage, which wastes less than padding everything
     to ``max_length``.
+
+    Derived in notebook 08, section 08.
     """
     if max_length < 2:
         raise CourseError(f"max_length must leave room for [CLS] and [SEP], not {max_length}")
@@ -89,7 +97,10 @@ def tokenize_topics(dataset: datasets.Dataset | datasets.DatasetDict, tokenizer:
 # --- step 6: the metrics --------------------------------------------------------------------
 
 def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """Counts (len(labels) x len(labels)): row = true label, column = predicted label."""
+    """Counts (len(labels) x len(labels)): row = true label, column = predicted label.
+
+    Derived in notebook 08, section 08.
+    """
     if len(y_true) != len(y_pred):
         raise CourseError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
     if not len(y_true):
@@ -121,6 +132,8 @@ def classification_scores(y_true: Sequence[str], y_pred: Sequence[str], labels: 
 
     Macro-F1 is the mean of the per-label F1 scores, not the F1 of the mean precision
     and mean recall (the two differ; scikit-learn and most papers use the first).
+
+    Derived in notebook 08, section 08.
     """
     matrix = confusion_matrix(y_true, y_pred, labels)
     precision, recall, f1, _ = _per_label(matrix)
@@ -130,7 +143,10 @@ def classification_scores(y_true: Sequence[str], y_pred: Sequence[str], labels: 
 
 def per_label_scores(y_true: Sequence[str], y_pred: Sequence[str],
                      labels: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of every label: {label: {"precision": …, …}}."""
+    """Precision, recall, F1 and support of every label: {label: {"precision": …, …}}.
+
+    Derived in notebook 08, section 08.
+    """
     precision, recall, f1, support = _per_label(confusion_matrix(y_true, y_pred, labels))
     return {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for label, p, r, f, s in zip(labels, precision, recall, f1, support)}
@@ -138,7 +154,10 @@ def per_label_scores(y_true: Sequence[str], y_pred: Sequence[str],
 
 def confusion_matrix_plot(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str],
                           ax: Axes | None = None, title: str = "", normalize: bool = True) -> Axes:
-    """A heat map of the confusion matrix; normalised by row, its diagonal is each label's recall."""
+    """A heat map of the confusion matrix; normalised by row, its diagonal is each label's recall.
+
+    Derived in notebook 08, section 08.
+    """
     import matplotlib.pyplot as plt
 
     from .plots import heatmap
@@ -165,6 +184,8 @@ def tfidf_baseline(texts: Sequence[str], labels: Sequence[str], c: float = 10.0,
     frequency (1 + log tf) keeps a word repeated ten times from weighing ten times as much.
     The newton-cg solver converges in about ten iterations here: seconds, where the
     default lbfgs takes tens of seconds for the same optimum.
+
+    Derived in notebook 08, section 08.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -184,7 +205,10 @@ def tfidf_baseline(texts: Sequence[str], labels: Sequence[str], c: float = 10.0,
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every setting that shapes the trained classifier (saved with it, to tell when to retrain)."""
+    """Every setting that shapes the trained classifier (saved with it, to tell when to retrain).
+
+    Derived in notebook 08, section 08.
+    """
 
     max_length: int = 64  # tokens per passage: the lead sentence or two, which name the subject
     trainable_layers: int = 2  # the top Transformer layers that train; the ones below stay frozen
@@ -205,6 +229,8 @@ def load_base_classifier(labels: Sequence[str], seed: int = 0, profile: str | No
     """The pretrained encoder with a freshly initialised classification head for ``labels``.
 
     The head's weights are random, so the seed is set just before they are drawn.
+
+    Derived in notebook 08, section 08.
     """
     from transformers import AutoModelForSequenceClassification, set_seed
 
@@ -218,7 +244,10 @@ def load_base_classifier(labels: Sequence[str], seed: int = 0, profile: str | No
 
 
 def encoder_layers(model: Any) -> Any:
-    """The list of Transformer layers of a BERT-like ``…ForSequenceClassification`` model."""
+    """The list of Transformer layers of a BERT-like ``…ForSequenceClassification`` model.
+
+    Derived in notebook 08, section 08.
+    """
     base = getattr(model, model.base_model_prefix, None)
     layers = getattr(getattr(base, "encoder", None), "layer", None)
     if layers is None:
@@ -232,6 +261,8 @@ def freeze_lower_layers(model: Any, trainable_layers: int) -> dict[str, int]:
     Returns the number of trainable and of frozen parameters. A frozen layer still runs
     forward, but needs no gradient and no optimiser state, and back-propagation
     stops below the lowest trainable layer: each step gets cheaper.
+
+    Derived in notebook 08, section 08.
     """
     layers = encoder_layers(model)
     if not 0 <= trainable_layers <= len(layers):
@@ -249,7 +280,10 @@ def freeze_lower_layers(model: Any, trainable_layers: int) -> dict[str, int]:
 
 
 def training_arguments(recipe: Recipe = DEFAULT_RECIPE, output_dir: Path | None = None) -> Any:
-    """The ``TrainingArguments`` of a recipe: a fixed number of steps, loss logged, nothing saved."""
+    """The ``TrainingArguments`` of a recipe: a fixed number of steps, loss logged, nothing saved.
+
+    Derived in notebook 08, section 08.
+    """
     from .finetune import course_training_arguments
 
     # We evaluate once, after training, on the splits we choose, so Trainer evaluates nothing.
@@ -265,6 +299,8 @@ def train_topic_classifier(model: Any, tokenizer: Any, train_dataset: datasets.D
     steps is in ``trainer.state.log_history`` (see ``loss_curve``). ``loss_func``, if
     given, replaces the model's cross-entropy: ``Trainer`` calls it as
     ``loss_func(outputs, labels, num_items_in_batch=...)`` (for example a class-weighted loss).
+
+    Used in notebook 08.
     """
     from transformers import PrinterCallback, Trainer
 
@@ -288,6 +324,8 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
 
     Sorting by length before batching means little padding, so less wasted work;
     the rows come back in the order of ``texts``.
+
+    Derived in notebook 08, section 08.
     """
     import torch
 
@@ -308,54 +346,44 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
 
 def predict_topics(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 64,
                    batch_size: int = 64) -> list[str]:
-    """The predicted label name of each text (the highest-scoring one)."""
+    """The predicted label name of each text (the highest-scoring one).
+
+    Derived in notebook 08, section 08.
+    """
     logits = predict_logits(model, tokenizer, texts, max_length, batch_size)
     return [model.config.id2label[int(i)] for i in logits.argmax(axis=1)]
 
 
 # --- the cache ----------------------------------------------------------------------------------
 
-def classifier_dir(profile: str | None = None) -> Path:
-    """The cache folder of the trained topic classifier (one per profile)."""
+def classifier_name(profile: str | None = None) -> str:
+    """The store name of the trained topic classifier (one per profile).
+
+    Derived in notebook 08, section 08.
+    """
     from .models import resolve_profile
 
     suffix = "" if resolve_profile(profile) == "offline" else f"-{resolve_profile(profile)}"
-    return cache_dir("models") / f"{CLASSIFIER_DIR}{suffix}"
+    return f"{CLASSIFIER_DIR}{suffix}"
 
 
-def read_meta(folder: Path | None = None) -> dict[str, Any]:
-    """The course metadata saved next to the classifier ({} if there is none)."""
-    path = (folder or classifier_dir()) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def recipe_key(recipe: Recipe) -> str:
+    """The fingerprint of a training recipe: a cached classifier trained with another recipe is not reused.
+
+    Derived in notebook 08, section 08.
+    """
+    return store.fingerprint(asdict(recipe))
 
 
-def classifier_ready(folder: Path | None = None, recipe: Recipe | None = None) -> bool:
-    """Whether a trained classifier is in the cache (and, given a recipe, was trained with it)."""
-    folder = folder or classifier_dir()
-    if not (folder / "config.json").is_file() or not (folder / META_FILE).is_file():
-        return False
-    return recipe is None or read_meta(folder).get("recipe") == asdict(recipe)
+def load_classifier(profile: str | None = None) -> Any:
+    """The trained topic classifier and its tokenizer (a ``models.LoadedModel``), in eval mode.
 
-
-def save_classifier(model: Any, tokenizer: Any, meta: dict[str, Any], folder: Path | None = None) -> Path:
-    """Save model, tokenizer and metadata in one step (models.save_atomically): never half a model."""
-    from .models import save_atomically
-
-    return save_atomically(model, tokenizer, folder or classifier_dir(),
-                           files={META_FILE: json.dumps(meta, indent=1, sort_keys=True)})
-
-
-def load_classifier(folder: Path | None = None) -> Any:
-    """The trained topic classifier and its tokenizer (a ``models.LoadedModel``), in eval mode."""
+    Derived in notebook 08, section 08.
+    """
     from transformers import AutoModelForSequenceClassification
 
-    from .models import load_saved
-
-    folder = folder or classifier_dir()
-    if not classifier_ready(folder):
-        raise CourseError("the topic classifier is not in the cache yet; run notebook 08 "
-                          "(`ragutils course --only 08`) or classifier.ensure_topic_classifier()")
-    return load_saved(folder, AutoModelForSequenceClassification)
+    return store.load(classifier_name(profile), AutoModelForSequenceClassification,
+                      hint="run notebook 08 (`ragutils course --only 08`) or classifier.ensure_topic_classifier()")
 
 
 def ensure_topic_classifier(recipe: Recipe = DEFAULT_RECIPE, profile: str | None = None) -> Path:
@@ -363,12 +391,14 @@ def ensure_topic_classifier(recipe: Recipe = DEFAULT_RECIPE, profile: str | None
 
     A cached model trained with another recipe is replaced. On a 2-core CPU, training takes
     about a minute.
+
+    Used in notebook 13, section 4.
     """
     from . import data
 
-    folder = classifier_dir(profile)
-    if classifier_ready(folder, recipe):
-        return folder
+    name = classifier_name(profile)
+    if store.ready(name, recipe_key(recipe)):
+        return store.artefact_dir(name)
     labels = topic_labels()
     splits = data.load_split(TOPICS)
     model, tokenizer = load_base_classifier(labels, seed=recipe.seed, profile=profile)
@@ -378,12 +408,15 @@ def ensure_topic_classifier(recipe: Recipe = DEFAULT_RECIPE, profile: str | None
     for split in ("dev", "test"):
         predictions = predict_topics(model, tokenizer, list(splits[split]["text"]), recipe.max_length)
         scores[split] = classification_scores(list(splits[split]["label"]), predictions, labels)
-    return save_classifier(model, tokenizer, classifier_meta(recipe, labels, scores, profile), folder)
+    return store.save(model, tokenizer, name, recipe_key(recipe), classifier_meta(recipe, labels, scores, profile))
 
 
 def classifier_meta(recipe: Recipe, labels: Sequence[str], scores: dict[str, dict[str, float]],
                     profile: str | None = None) -> dict[str, Any]:
-    """The metadata saved with a classifier: its recipe, labels, base model and scores per split."""
+    """The metadata saved with a classifier: its recipe, labels, base model and scores per split.
+
+    Derived in notebook 08, section 08.
+    """
     from .models import spec
 
     return {"recipe": asdict(recipe), "labels": list(labels), "base": spec("classifier_base", profile).about,

@@ -90,7 +90,10 @@ def _eos_ids(eos_token_id: int | Sequence[int] | None) -> list[int]:
 @functools.lru_cache(maxsize=None)
 def forward_options(model_class: type) -> tuple[str, bool]:
     """The forward() argument that takes the key-value cache (`cache` in recent transformers,
-    `past_key_values` before), and whether forward() accepts `logits_to_keep`."""
+    `past_key_values` before), and whether forward() accepts `logits_to_keep`.
+
+    Used in notebook 05.
+    """
     parameters = inspect.signature(model_class.forward).parameters
     return ("cache" if "cache" in parameters else "past_key_values"), "logits_to_keep" in parameters
 
@@ -100,6 +103,8 @@ def next_token_logits(model: Any, input_ids: torch.Tensor, cache: Any = None) ->
 
     Without a cache, ``input_ids`` is the whole sequence; with one, only the tokens the
     cache has not seen yet (usually the last one).
+
+    Derived in notebook 05, section 1.
     """
     keyword, has_logits_to_keep = forward_options(type(model))
     options = {keyword: cache, "use_cache": True}
@@ -117,13 +122,19 @@ def next_token_logits(model: Any, input_ids: torch.Tensor, cache: Any = None) ->
 # --- the filters: pure functions on logits ----------------------------------------------
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Logits divided by the temperature: below 1 sharpens the distribution, above 1 flattens it."""
+    """Logits divided by the temperature: below 1 sharpens the distribution, above 1 flattens it.
+
+    Derived in notebook 05, section 4.
+    """
     _check_temperature(temperature)
     return logits / temperature
 
 
 def top_k_filter(logits: torch.Tensor, top_k: int, min_tokens_to_keep: int = 1) -> torch.Tensor:
-    """Logits with every token below the k-th largest set to -inf (ties with the k-th are kept)."""
+    """Logits with every token below the k-th largest set to -inf (ties with the k-th are kept).
+
+    Derived in notebook 05, section 4.
+    """
     _check_top_k(top_k)
     k = min(max(top_k, min_tokens_to_keep), logits.shape[-1])
     kth_largest = torch.topk(logits, k).values[..., -1:]
@@ -131,7 +142,10 @@ def top_k_filter(logits: torch.Tensor, top_k: int, min_tokens_to_keep: int = 1) 
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float, min_tokens_to_keep: int = 1) -> torch.Tensor:
-    """Logits with -inf outside the smallest set of most likely tokens whose probability reaches top_p."""
+    """Logits with -inf outside the smallest set of most likely tokens whose probability reaches top_p.
+
+    Derived in notebook 05, section 4.
+    """
     _check_top_p(top_p)
     # Sort ascending and drop from the unlikely end while the mass dropped stays ≤ 1 - top_p.
     sorted_logits, order = torch.sort(logits, descending=False)
@@ -143,7 +157,10 @@ def top_p_filter(logits: torch.Tensor, top_p: float, min_tokens_to_keep: int = 1
 
 
 def apply_repetition_penalty(logits: torch.Tensor, input_ids: torch.Tensor, penalty: float) -> torch.Tensor:
-    """Logits of every token already in input_ids made less likely: negative ones × penalty, others ÷ penalty."""
+    """Logits of every token already in input_ids made less likely: negative ones × penalty, others ÷ penalty.
+
+    Derived in notebook 05, section 5.
+    """
     _check_repetition_penalty(penalty)
     ids = input_ids.reshape(logits.shape[0], -1) if logits.dim() == 2 else input_ids.reshape(1, -1)
     scores = logits.reshape(ids.shape[0], -1)
@@ -155,7 +172,10 @@ def apply_repetition_penalty(logits: torch.Tensor, input_ids: torch.Tensor, pena
 def process_logits(logits: torch.Tensor, input_ids: torch.Tensor, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float = 1.0, repetition_penalty: float = 1.0,
                    min_tokens_to_keep: int = 1) -> torch.Tensor:
-    """The logits after repetition penalty, temperature, top-k and top-p, in the order `generate` applies them."""
+    """The logits after repetition penalty, temperature, top-k and top-p, in the order `generate` applies them.
+
+    Used in notebook 05.
+    """
     if repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, input_ids, repetition_penalty)
     if temperature != 1.0:
@@ -190,7 +210,10 @@ def _decode_one_token_at_a_time(model: Any, input_ids: Any, max_new_tokens: int,
 def greedy_search(model: Any, input_ids: Any, max_new_tokens: int,
                   eos_token_id: int | Sequence[int] | None = None,
                   repetition_penalty: float = 1.0) -> torch.Tensor:
-    """The prompt followed by the most likely token at every step (the arg-max), as a (1, length) tensor."""
+    """The prompt followed by the most likely token at every step (the arg-max), as a (1, length) tensor.
+
+    Derived in notebook 05, section 2.
+    """
     _check_repetition_penalty(repetition_penalty)
 
     def pick(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -209,6 +232,8 @@ def sample(model: Any, input_ids: Any, max_new_tokens: int, temperature: float =
 
     Token for token what ``generate(do_sample=True, top_k=...)`` draws after ``torch.manual_seed(s)``
     when ``generator`` is ``torch.Generator().manual_seed(s)`` (None: the global generator).
+
+    Derived in notebook 05, section 4.
     """
     # One torch.multinomial draw per step, on the softmax of the logits after repetition
     # penalty, temperature, top-k and top-p: the same random numbers on the same probabilities.
@@ -237,6 +262,8 @@ class BeamStep:
     ``status[i]`` is "kept" (a running beam of the next step), "finished" (ended with EOS,
     or hit the length limit, and entered the finished hypotheses), or "dropped".
     ``beams`` lists, for the next step, which candidate each running beam is.
+
+    Used in notebook 05.
     """
 
     step: int
@@ -260,6 +287,8 @@ def beam_search(model: Any, input_ids: Any, num_beams: int, max_new_tokens: int,
 
     The same search as ``generate(num_beams=..., do_sample=False)``; pass a list as ``trace``
     to receive one ``BeamStep`` per step (for ``plot_beam_tree``).
+
+    Derived in notebook 05, section 3.
     """
     # The rules of transformers 5.x (GenerationMixin._beam_search), for one prompt:
     # - each step ranks the K = max(2, 1 + number of EOS ids) * num_beams best continuations
@@ -366,7 +395,10 @@ def _reorder_cache(cache: Any, beam_indices: torch.Tensor) -> None:
 # --- the picture -------------------------------------------------------------------------
 
 def plot_beam_tree(trace: Sequence[BeamStep], tokenizer: Any, ax: Any = None, max_steps: int | None = None):
-    """Draw the candidates of a beam search: one column per step, a node per candidate (token, cumulative log-prob)."""
+    """Draw the candidates of a beam search: one column per step, a node per candidate (token, cumulative log-prob).
+
+    Derived in notebook 05, section 3.
+    """
     import matplotlib.pyplot as plt
 
     steps = list(trace)[:max_steps] if max_steps else list(trace)

@@ -32,7 +32,6 @@ k1=1.2, b=0.75)`:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -43,7 +42,9 @@ import numpy as np
 
 from .config import cache_dir
 from .errors import CourseError
+from .retriever import Ranking, check_k
 from .text import tokenize, validate_query
+from .tools import store
 
 if TYPE_CHECKING:
     import tantivy
@@ -64,14 +65,20 @@ SCHEMA_VERSION = "tantivy-retriever-v1"
 
 
 def course_analyzer() -> tantivy.TextAnalyzer:
-    """Tantivy's analyzer that matches `ragutils.text.tokenize` on lower-cased text: `\\w+` runs, lower-cased."""
+    """Tantivy's analyzer that matches `ragutils.text.tokenize` on lower-cased text: `\\w+` runs, lower-cased.
+
+    Used in notebook 04, section 4.
+    """
     import tantivy
 
     return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN)).filter(tantivy.Filter.lowercase()).build()
 
 
 def default_analyzer() -> tantivy.TextAnalyzer:
-    """Tantivy's own "default" analyzer: split on non-alphanumerics, drop tokens over 40 bytes, lower-case."""
+    """Tantivy's own "default" analyzer: split on non-alphanumerics, drop tokens over 40 bytes, lower-case.
+
+    Used in notebook 04, section 4.
+    """
     import tantivy
 
     return (
@@ -106,7 +113,10 @@ FIELDNORM_TABLE = _fieldnorm_table()
 
 
 def fieldnorm_code(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
-    """The one-byte code tantivy stores for each document length (in tokens)."""
+    """The one-byte code tantivy stores for each document length (in tokens).
+
+    Used in notebook 04, section 4.
+    """
     lengths = np.asarray(lengths, dtype=np.int64)
     if (lengths < 0).any():
         raise CourseError("document lengths must be >= 0")
@@ -115,7 +125,10 @@ def fieldnorm_code(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 def stored_length(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
-    """The length tantivy's BM25 sees for each true length: exact up to 40, then rounded down."""
+    """The length tantivy's BM25 sees for each true length: exact up to 40, then rounded down.
+
+    Used in notebook 04, section 4.
+    """
     return FIELDNORM_TABLE[fieldnorm_code(lengths)]
 
 
@@ -125,24 +138,29 @@ def stored_length(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 def corpus_fingerprint(docs: Sequence[str], doc_ids: Sequence[str]) -> str:
-    """A hash of the documents, their ids, the schema and tantivy's version: names an on-disk index."""
+    """A hash of the documents, their ids, the schema and tantivy's version: names an on-disk index.
+
+    Used in notebook 04, section 4.
+    """
     import importlib.metadata
 
-    digest = hashlib.sha256()
-    for part in (SCHEMA_VERSION, WORD_PATTERN, importlib.metadata.version("tantivy")):
-        digest.update(part.encode("utf-8") + b"\x1f")
-    for doc_id, doc in zip(doc_ids, docs):
-        digest.update(doc_id.encode("utf-8") + b"\x1f" + doc.encode("utf-8") + b"\x1e")
-    return digest.hexdigest()
+    return store.fingerprint([SCHEMA_VERSION, WORD_PATTERN, importlib.metadata.version("tantivy"),
+                              list(doc_ids), list(docs)])
 
 
 def default_index_dir(docs: Sequence[str], doc_ids: Sequence[str]) -> Path:
-    """A folder in the course cache for the on-disk index of these documents."""
-    return cache_dir("engines") / f"tantivy-{corpus_fingerprint(docs, doc_ids)[:16]}"
+    """A folder in the course cache for the on-disk index of these documents.
+
+    Used in notebook 04, section 4.
+    """
+    return cache_dir("engines") / f"tantivy-{corpus_fingerprint(docs, doc_ids)}"
 
 
 class TantivyRetriever:
-    """BM25 search with tantivy: `search(queries, k)` gives ranked (doc_id, score) lists, best first."""
+    """BM25 search with tantivy: `search(queries, k)` gives ranked (doc_id, score) lists, best first.
+
+    Used in notebook 04, section 4.
+    """
 
     def __init__(
         self,
@@ -183,15 +201,15 @@ class TantivyRetriever:
         if self.index_dir is None:
             self.index = tantivy.Index(self.schema)
         else:
-            fingerprint = corpus_fingerprint(docs, doc_ids)
-            self.reused = self._prepare_dir(self.index_dir, fingerprint)
+            key = corpus_fingerprint(docs, doc_ids)
+            self.reused = self._prepare_dir(self.index_dir, key)
             self.index = tantivy.Index(self.schema, path=str(self.index_dir), reuse=self.reused)
         # Analyzers are not saved with an index: register ours every time, before any write or search.
         self.index.register_tokenizer(ANALYZER, course_analyzer())
         if not self.reused:
             self._add(docs, heap_size)
             if self.index_dir is not None:
-                (self.index_dir / FINGERPRINT_FILE).write_text(fingerprint + "\n", encoding="utf-8")
+                store.atomic_write_text(self.index_dir / FINGERPRINT_FILE, key + "\n")
         self.index.reload()
         self.searcher = self.index.searcher()
         if self.searcher.num_docs != len(doc_ids):
@@ -199,11 +217,11 @@ class TantivyRetriever:
                               f"not {len(doc_ids)}: delete the folder and build it again")
 
     @staticmethod
-    def _prepare_dir(folder: Path, fingerprint: str) -> bool:
+    def _prepare_dir(folder: Path, key: str) -> bool:
         """True if `folder` holds an index of the same documents; else empty it (only if we made it)."""
         marker = folder / FINGERPRINT_FILE
         if marker.is_file():
-            if marker.read_text(encoding="utf-8").strip() == fingerprint:
+            if marker.read_text(encoding="utf-8").strip() == key:
                 return True
             shutil.rmtree(folder)  # a stale index that this class built: rebuild it
         elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -242,12 +260,11 @@ class TantivyRetriever:
                    for token in tokens]
         return tantivy.Query.boolean_query(clauses)
 
-    def search(self, queries: Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
+    def search(self, queries: Sequence[str], k: int = 10) -> list[Ranking]:
         """For each query, up to k (doc_id, score) pairs, best first; [] when no document matches."""
         if isinstance(queries, str):
             raise CourseError("search takes a list of queries: wrap a single query as [query]")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise CourseError(f"k must be a whole number >= 1, not {k!r}")
+        check_k(k)
         built = [self.build_query(query) for query in queries]  # every query checked before any search
         searcher, position = self.searcher, self.position
         results = []

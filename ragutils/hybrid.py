@@ -30,26 +30,19 @@ import math
 import numbers
 from collections.abc import Sequence
 from itertools import zip_longest
-from typing import Protocol
 
 from .errors import CourseError
+from .retriever import Ranking, Retriever, check_k
 
-Ranking = list[tuple[str, float]]
 _MISSING = object()  # fills the shorter lists when ranks are walked in step
 
 
-class Retriever(Protocol):
-    """Anything with `search(queries, k)` that gives ranked (doc_id, score) lists."""
-
-    def search(self, queries: Sequence[str], k: int) -> list[Ranking]:
-        """For each query, up to k (doc_id, score) pairs, best first."""
-        ...
-
-
-def _check_whole(value: object, name: str, minimum: int) -> None:
-    """CourseError unless value is a whole number >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise CourseError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+def _check_depth(depth: object) -> None:
+    """CourseError unless depth is a whole number >= 1 (the rule of k, under its own name)."""
+    try:
+        check_k(depth)
+    except CourseError:
+        raise CourseError(f"depth must be a whole number >= 1, not {depth!r}") from None
 
 
 def _check_k_rrf(k_rrf: object) -> None:
@@ -73,7 +66,7 @@ def _check_weights(weights: Sequence[float] | None, n_lists: int) -> list[float]
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[Sequence[tuple[str, float]]]],
+    rankings: Sequence[Sequence[Ranking]],
     k_rrf: float = 60,
     weights: Sequence[float] | None = None,
     depth: int | None = None,
@@ -84,6 +77,8 @@ def reciprocal_rank_fusion(
     `rankings[r][q]` is retriever r's ranked (doc_id, score) list for query q;
     only its first `depth` entries count (all if None); `k` keeps the k best of
     each fused list (all if None).
+
+    Derived in notebook 04, section 2.
     """
     if isinstance(rankings, (str, bytes)) or len(rankings) == 0:
         raise CourseError("give at least one ranking to fuse (one list of results per retriever)")
@@ -93,9 +88,9 @@ def reciprocal_rank_fusion(
         raise CourseError(f"every retriever must answer the same queries: got result lists for {sizes} queries")
     _check_k_rrf(k_rrf)
     if depth is not None:
-        _check_whole(depth, "depth", 1)
+        _check_depth(depth)
     if k is not None:
-        _check_whole(k, "k", 1)
+        check_k(k)
     weights = _check_weights(weights, len(rankings))
 
     active = [(ranking, weight) for ranking, weight in zip(rankings, weights) if weight > 0]
@@ -118,7 +113,10 @@ def reciprocal_rank_fusion(
 
 
 class HybridRetriever:
-    """Several retrievers behind one `search`: each returns `depth` candidates, RRF fuses them."""
+    """Several retrievers behind one `search`: each returns `depth` candidates, RRF fuses them.
+
+    Used in notebook 04, section 2.
+    """
 
     def __init__(
         self,
@@ -132,7 +130,7 @@ class HybridRetriever:
             raise CourseError("a hybrid retriever needs at least one retriever")
         if not all(callable(getattr(retriever, "search", None)) for retriever in retrievers):
             raise CourseError("every retriever must have a search(queries, k) method")
-        _check_whole(depth, "depth", 1)
+        _check_depth(depth)
         self.retrievers = list(retrievers)
         self.weights = _check_weights(weights, len(self.retrievers))
         _check_k_rrf(k_rrf)
@@ -152,5 +150,5 @@ class HybridRetriever:
 
     def search(self, queries: Sequence[str], k: int = 10) -> list[Ranking]:
         """For each query, the k best documents by fused RRF score, as (doc_id, score), best first."""
-        _check_whole(k, "k", 1)
+        check_k(k)
         return reciprocal_rank_fusion(self.candidates(queries), self.k_rrf, self.weights, self.depth, k)

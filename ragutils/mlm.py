@@ -15,19 +15,16 @@ versions that the notebook, its solutions and later notebooks reuse:
 - ``token_log_probs`` / ``pseudo_perplexity``: Salazar et al.'s (2020) pseudo-perplexity,
   the perplexity of a model that has no left-to-right order;
 - ``fill_mask_top_k``: the model's best guesses for one ``[MASK]``;
-- ``split_sentences`` / ``nsp_pairs``: how BERT's next-sentence-prediction pairs are made;
-- ``mlm_dir`` / ``adapted_ready`` / ``save_adapted`` / ``load_adapted`` /
-  ``ensure_adapted``: the trained models in the course cache, saved atomically and
-  rebuilt when missing.
+- ``nsp_pairs``: how BERT's next-sentence-prediction pairs are made (from the sentences of
+  ``text.split_dictionary_sentences``);
+- ``mlm_name`` / ``run_key`` / ``load_adapted`` / ``ensure_adapted``: the trained models in
+  the course's store (``tools.store``), keyed by their recipes and rebuilt when missing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,12 +33,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .config import TRAINING_THREADS, cache_dir, torch_threads
 from .errors import CourseError
 from .finetune import loss_curve  # noqa: F401  (kept here too: the notebooks call it from this module)
+from .tools import store
 
 if TYPE_CHECKING:  # imported where they are used: `import ragutils.mlm` stays fast
     import datasets
     import torch
 
-META_FILE = "course_meta.json"
 STAGES = ("general", "jargon")  # the two trained models: general-domain (wiki), then domain-adapted
 IGNORE = -100  # the label of a position that is not scored (the collator's and PyTorch's convention)
 
@@ -54,6 +51,8 @@ def load_mlm(profile: str | None = None, seed: int = 0) -> Any:
     A head missing from the checkpoint is drawn at random, so the seed is set just
     before loading. ``models.load`` keeps transformers quiet while it loads: the
     "newly initialized" report it would print is what ``loading_report`` returns.
+
+    Derived in notebook 09, section 1.
     """
     from transformers import AutoModelForMaskedLM, set_seed
 
@@ -68,6 +67,8 @@ def loading_report(profile: str | None = None) -> dict[str, list[str]]:
 
     These are the lists behind transformers' "newly initialized weights" warning,
     which ``models.load`` silences; the model is loaded a second time to get them.
+
+    Derived in notebook 09, section 1.
     """
     from transformers import AutoModelForMaskedLM
 
@@ -75,7 +76,7 @@ def loading_report(profile: str | None = None) -> dict[str, list[str]]:
 
     path = models.model_path("classifier_base", profile)
     local_only = models.spec("classifier_base", profile).source != "hub"
-    with models._quiet_transformers():
+    with models.quiet_transformers():
         _, info = AutoModelForMaskedLM.from_pretrained(path, local_files_only=local_only, output_loading_info=True)
     return {"missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"])}
 
@@ -111,6 +112,8 @@ def masked_lm_loss(model: Any, input_ids: torch.Tensor, labels: torch.Tensor,
     """The MLM loss: mean cross-entropy over the labelled (masked) positions, the same number as ``model(...).loss``.
 
     Other inputs (``token_type_ids``) are ignored: an MLM block is one segment.
+
+    Derived in notebook 09, section 5.
     """
     import torch.nn.functional as F
 
@@ -148,6 +151,8 @@ def mlm_dataset(texts: Any, tokenizer: Any, block_size: int = 64) -> datasets.Da
     padding is wasted, and a short entry shares its block with the next one. The
     tail of each ``map`` batch that does not fill a block is dropped. (The collator
     finds ``[CLS]`` and ``[SEP]`` by their ids and never masks them.)
+
+    Derived in notebook 09, section 4.
     """
     if block_size < 3:
         raise CourseError(f"block_size must leave room for [CLS], a token and [SEP], not {block_size}")
@@ -169,7 +174,10 @@ def mlm_dataset(texts: Any, tokenizer: Any, block_size: int = 64) -> datasets.Da
 # --- pseudo-perplexity ----------------------------------------------------------------------------
 
 class TokenScores(NamedTuple):
-    """One text's scored tokens and the log-probability of each when it alone is masked."""
+    """One text's scored tokens and the log-probability of each when it alone is masked.
+
+    Used in notebook 09.
+    """
 
     tokens: list[str]
     log_probs: list[float]
@@ -183,6 +191,8 @@ def token_log_probs(model: Any, tokenizer: Any, texts: Sequence[str], max_length
     the copies of all texts are scored in batches (of similar lengths, so that
     little padding is wasted). Texts are truncated to ``max_length`` tokens
     (``[CLS]`` and ``[SEP]`` included); special tokens are not scored.
+
+    Derived in notebook 09, section 3.
     """
     import torch
 
@@ -232,6 +242,8 @@ def pseudo_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], max_leng
 
     The mean runs over all tokens of all texts together (the corpus-level PPPL of the
     paper), so a long text weighs more than a short one.
+
+    Derived in notebook 09, section 3.
     """
     values = [value for scored in token_log_probs(model, tokenizer, texts, max_length, batch_size)
               for value in scored.log_probs]
@@ -242,7 +254,10 @@ def pseudo_perplexity(model: Any, tokenizer: Any, texts: Sequence[str], max_leng
 
 def fill_mask_top_k(model: Any, tokenizer: Any, texts: Sequence[str], k: int = 5,
                     max_length: int = 128) -> list[list[tuple[str, float]]]:
-    """For each text with exactly one ``[MASK]``, the k likeliest tokens for it and their probabilities."""
+    """For each text with exactly one ``[MASK]``, the k likeliest tokens for it and their probabilities.
+
+    Derived in notebook 09, section 3.
+    """
     import torch
 
     if not len(texts):
@@ -267,37 +282,11 @@ def fill_mask_top_k(model: Any, tokenizer: Any, texts: Sequence[str], k: int = 5
 
 # --- next-sentence prediction -----------------------------------------------------------------------
 
-# A sentence ends at ".", "!" or "?" (optionally closed by a quote or bracket)
-# followed by white space and a capital, a digit, a quote or a bracket; a blank
-# line (a new paragraph) always ends one. Good enough for the Jargon File's prose;
-# it will split after "e.g. Unix" and keep "U.S. and" whole.
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]?(?=\s+[A-Z0-9“\"'(\[])|\n\s*\n")
-# The Jargon File numbers the senses of a word and names their part of speech
-# ("2.", "1. n.", "2. vt."); such a marker is no sentence: it opens the next one.
-_SENSE_MARKER = re.compile(r"\d+\.(\s+[a-z]{1,6}\.)*")
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a text, stripped, in order (a simple rule-based splitter)."""
-    pieces, start = [], 0
-    for end in _SENTENCE_END.finditer(text):
-        pieces.append(text[start:end.end()])
-        start = end.end()
-    pieces.append(text[start:])
-    sentences, marker = [], ""
-    for piece in (piece.strip() for piece in pieces):
-        if _SENSE_MARKER.fullmatch(piece):
-            marker = f"{marker} {piece}".strip()
-        elif piece:
-            sentences.append(f"{marker} {piece}".strip())
-            marker = ""
-    if marker:
-        sentences.append(marker)
-    return sentences
-
-
 class SentencePair(NamedTuple):
-    """One next-sentence-prediction example: does ``second`` follow ``first`` in the same document?"""
+    """One next-sentence-prediction example: does ``second`` follow ``first`` in the same document?
+
+    Used in notebook 09.
+    """
 
     first: str
     second: str
@@ -318,6 +307,8 @@ def nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[Sentenc
     "does B follow A?" cannot be answered from A alone. BERT flips a fair coin per
     pair; we shuffle an exactly balanced list, so even a handful of pairs is 50/50
     (with an odd number, IsNext has one pair fewer).
+
+    Derived in notebook 09, section 8.
     """
     docs = [list(sentences) for sentences in documents]
     candidates = [(d, i) for d, sentences in enumerate(docs) for i in range(len(sentences) - 1)]
@@ -345,7 +336,10 @@ def nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[Sentenc
 
 @dataclass(frozen=True)
 class MLMRecipe:
-    """Every setting that shapes one MLM training run (saved with the model, to tell when to retrain)."""
+    """Every setting that shapes one MLM training run (saved with the model, to tell when to retrain).
+
+    Used in notebook 09.
+    """
 
     block_size: int = 64  # tokens per training block, [CLS] and [SEP] included
     mlm_probability: float = 0.15  # share of the tokens to predict (BERT's 15%)
@@ -364,6 +358,8 @@ def mask_collator(tokenizer: Any, recipe: MLMRecipe = MLMRecipe()) -> Any:
 
     Of the chosen tokens, 80% become ``[MASK]``, 10% a random token and 10% stay as
     they are. Seeded, so that the same batches get the same masks in every run.
+
+    Used in notebook 09.
     """
     from transformers import DataCollatorForLanguageModeling
 
@@ -371,7 +367,10 @@ def mask_collator(tokenizer: Any, recipe: MLMRecipe = MLMRecipe()) -> Any:
 
 
 def training_arguments(recipe: MLMRecipe = MLMRecipe(), output_dir: Path | None = None) -> Any:
-    """The ``TrainingArguments`` of a recipe: a fixed number of steps, loss logged, nothing saved."""
+    """The ``TrainingArguments`` of a recipe: a fixed number of steps, loss logged, nothing saved.
+
+    Derived in notebook 09, section 5.
+    """
     from .finetune import course_training_arguments
 
     # We measure pseudo-perplexity ourselves, before and after, so Trainer evaluates nothing.
@@ -412,7 +411,10 @@ def __getattr__(name: str) -> Any:
 
 def make_trainer(model: Any, tokenizer: Any, train_dataset: datasets.Dataset, recipe: MLMRecipe = MLMRecipe(),
                  output_dir: Path | None = None) -> Any:
-    """A ``Trainer`` for MLM: the recipe's arguments, the masking collator, no console printout."""
+    """A ``Trainer`` for MLM: the recipe's arguments, the masking collator, no console printout.
+
+    Used in notebook 09.
+    """
     from transformers import PrinterCallback
 
     if len(train_dataset) == 0:
@@ -432,6 +434,8 @@ def train_mlm(model: Any, tokenizer: Any, train_dataset: datasets.Dataset, recip
 
     The mean loss of every ``logging_steps`` steps is in ``trainer.state.log_history``
     (see ``loss_curve``). The model is left in eval mode.
+
+    Derived in notebook 09, section 6.
     """
     trainer = make_trainer(model, tokenizer, train_dataset, recipe, output_dir)
     with torch_threads(recipe.threads):
@@ -447,7 +451,10 @@ JARGON_RECIPE = MLMRecipe()
 
 
 def general_texts() -> list[str]:
-    """General-domain training text: the train articles of the wiki corpus (title + lead text)."""
+    """General-domain training text: the train articles of the wiki corpus (title + lead text).
+
+    Derived in notebook 09, section 3.
+    """
     from . import data
 
     return [data.passage_text(row["title"], row["text"]) for row in data.wiki_records()
@@ -455,76 +462,62 @@ def general_texts() -> list[str]:
 
 
 def jargon_texts(split: str = "train") -> list[str]:
-    """The Jargon File entries of one split of ``jargon_mlm`` ("train" or "test"): headword, then definition."""
+    """The Jargon File entries of one split of ``jargon_mlm`` ("train" or "test"): headword, then definition.
+
+    Derived in notebook 09, section 2.
+    """
     from . import data
 
     rows = data.load_split("jargon_mlm")[split]
     return [f"{row['headword']}: {row['text']}" for row in rows]
 
 
-def mlm_dir(stage: str = "jargon", profile: str | None = None) -> Path:
-    """The cache folder of a trained MLM model: stage "general" (wiki) or "jargon" (adapted); one per profile."""
+def mlm_name(stage: str = "jargon", profile: str | None = None) -> str:
+    """The store name of a trained MLM model: stage "general" (wiki) or "jargon" (adapted); one per profile.
+
+    Derived in notebook 09, section 5.
+    """
     from .models import resolve_profile
 
     if stage not in STAGES:
         raise CourseError(f"unknown MLM stage {stage!r}; choose one of: {', '.join(STAGES)}")
     name = resolve_profile(profile)
-    return cache_dir("models") / f"mlm-{stage}{'' if name == 'offline' else '-' + name}"
+    return f"mlm-{stage}{'' if name == 'offline' else '-' + name}"
 
 
 def run_key(recipes: Sequence[MLMRecipe]) -> str:
-    """A short hash of the recipes of every run that led to a model (to tell when to retrain)."""
-    text = json.dumps([asdict(recipe) for recipe in recipes], sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """The fingerprint of the recipes of every run that led to a model (to tell when to retrain).
+
+    Derived in notebook 09, section 5.
+    """
+    return store.fingerprint([asdict(recipe) for recipe in recipes])
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    """The course metadata saved next to a model ({} if there is none)."""
-    path = folder / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def load_adapted(stage: str = "jargon", profile: str | None = None) -> Any:
+    """A trained MLM model and its tokenizer (a ``models.LoadedModel``), in eval mode.
 
-
-def adapted_ready(folder: Path | None = None, key: str | None = None) -> bool:
-    """Whether a trained MLM model is in the cache (and, given a key, was trained with those recipes)."""
-    folder = folder or mlm_dir("jargon")
-    if not (folder / "config.json").is_file() or not (folder / META_FILE).is_file():
-        return False
-    return key is None or read_meta(folder).get("key") == key
-
-
-def save_adapted(model: Any, tokenizer: Any, meta: dict[str, Any], folder: Path | None = None) -> Path:
-    """Save model, tokenizer and metadata in one step (models.save_atomically): never half a model."""
-    from .models import save_atomically
-
-    return save_atomically(model, tokenizer, folder or mlm_dir("jargon"),
-                           files={META_FILE: json.dumps(meta, indent=1, sort_keys=True)})
-
-
-def load_adapted(folder: Path | None = None) -> Any:
-    """A trained MLM model and its tokenizer (a ``models.LoadedModel``), in eval mode."""
+    Derived in notebook 09, section 9.
+    """
     from transformers import AutoModelForMaskedLM
 
-    from .models import load_saved
-
-    folder = folder or mlm_dir("jargon")
-    if not adapted_ready(folder):
-        raise CourseError(f"no trained MLM model in the cache at {folder.name}; run notebook 09 "
-                          "(`ragutils course --only 09`) or mlm.ensure_adapted()")
-    return load_saved(folder, AutoModelForMaskedLM)
+    return store.load(mlm_name(stage, profile), AutoModelForMaskedLM,
+                      hint="run notebook 09 (`ragutils course --only 09`) or mlm.ensure_adapted()")
 
 
 def ensure_adapted(profile: str | None = None, general: MLMRecipe = GENERAL_RECIPE,
                    jargon: MLMRecipe = JARGON_RECIPE) -> dict[str, Path]:
-    """The cache folders of both trained models, training them first (as notebook 09 does) if missing."""
-    folders = {stage: mlm_dir(stage, profile) for stage in STAGES}
+    """The cache folders of both trained models, training them first (as notebook 09 does) if missing.
+
+    Used in notebook 09.
+    """
+    names = {stage: mlm_name(stage, profile) for stage in STAGES}
     keys = {"general": run_key([general]), "jargon": run_key([general, jargon])}
-    if all(adapted_ready(folders[stage], keys[stage]) for stage in STAGES):
-        return folders
-    model, tokenizer = load_mlm(profile, seed=general.seed)
-    trainer = train_mlm(model, tokenizer, mlm_dataset(general_texts(), tokenizer, general.block_size), general)
-    save_adapted(model, tokenizer, {"key": keys["general"], "recipes": [asdict(general)],
-                                    "log_history": trainer.state.log_history}, folders["general"])
-    trainer = train_mlm(model, tokenizer, mlm_dataset(jargon_texts("train"), tokenizer, jargon.block_size), jargon)
-    save_adapted(model, tokenizer, {"key": keys["jargon"], "recipes": [asdict(general), asdict(jargon)],
-                                    "log_history": trainer.state.log_history}, folders["jargon"])
-    return folders
+    if not all(store.ready(names[stage], keys[stage]) for stage in STAGES):
+        model, tokenizer = load_mlm(profile, seed=general.seed)
+        trainer = train_mlm(model, tokenizer, mlm_dataset(general_texts(), tokenizer, general.block_size), general)
+        store.save(model, tokenizer, names["general"], keys["general"],
+                   {"recipes": [asdict(general)], "log_history": trainer.state.log_history})
+        trainer = train_mlm(model, tokenizer, mlm_dataset(jargon_texts("train"), tokenizer, jargon.block_size), jargon)
+        store.save(model, tokenizer, names["jargon"], keys["jargon"],
+                   {"recipes": [asdict(general), asdict(jargon)], "log_history": trainer.state.log_history})
+    return {stage: store.artefact_dir(name) for stage, name in names.items()}

@@ -20,14 +20,11 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import os
-import shutil
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .config import cache_dir
 from .errors import CourseError
 
 PROFILE_ENV = "RAGUTILS_PROFILE"
@@ -40,7 +37,10 @@ SEQ2SEQ_DIR = "seq2seq-bart-course"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where one role's weights come from in one profile."""
+    """Where one role's weights come from in one profile.
+
+    Used in notebook 00.
+    """
 
     source: str  # "package", "gguf", "trained", "hub" or "unavailable"
     name: str  # package name, hub id, or cache folder name
@@ -75,14 +75,20 @@ PROFILES: dict[str, dict[str, ModelSpec]] = {
 
 
 class LoadedModel(NamedTuple):
-    """A model with its tokenizer; unpacks as ``model, tokenizer = load(...)``."""
+    """A model with its tokenizer; unpacks as ``model, tokenizer = load(...)``.
+
+    Used in notebook 00.
+    """
 
     model: Any
     tokenizer: Any
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """The profile to use: the argument, else $RAGUTILS_PROFILE, else 'offline'."""
+    """The profile to use: the argument, else $RAGUTILS_PROFILE, else 'offline'.
+
+    Used in notebook 06, section 9.
+    """
     name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     if name not in PROFILES:
         raise CourseError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
@@ -90,7 +96,10 @@ def resolve_profile(profile: str | None = None) -> str:
 
 
 def spec(role: str, profile: str | None = None) -> ModelSpec:
-    """The ModelSpec of a role in a profile."""
+    """The ModelSpec of a role in a profile.
+
+    Used in notebook 08, section 08.
+    """
     if role not in ROLES:
         raise CourseError(f"unknown model role {role!r}; choose one of: {', '.join(ROLES)}")
     return PROFILES[resolve_profile(profile)][role]
@@ -112,16 +121,19 @@ def _package_dir(package: str) -> Path:
     return Path(list(found.submodule_search_locations)[0])
 
 
-def _converted_generator_dir(model_spec: ModelSpec) -> Path:
-    """The cache folder of the de-quantised generator, keyed by the package version."""
+def _converted_generator_name(model_spec: ModelSpec) -> str:
+    """The store name of the de-quantised generator, keyed by the package version."""
     version = importlib.metadata.version(model_spec.name.replace("_", "-"))
     stem = Path(model_spec.file).stem.lower().replace(".", "-")
-    return cache_dir("models") / f"{stem}-fp32-pkg{version}"
+    return f"{stem}-fp32-pkg{version}"
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
-    """Silence transformers' per-tensor progress bars and warnings while loading."""
+def quiet_transformers():
+    """Silence transformers' per-tensor progress bars and warnings while loading.
+
+    Used in notebook 00.
+    """
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -136,16 +148,20 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def convert_gguf_generator(model_spec: ModelSpec, target: Path) -> Path:
+def convert_gguf_generator(model_spec: ModelSpec, name: str) -> Path:
     """De-quantise the packaged GGUF generator once and save it as a normal model folder.
 
     This takes about 20 s (transformers shows a progress bar); later loads read
     the cached folder in about a second.
 
-    The folder is written next to its final place and renamed into it in one step,
-    so an interrupted conversion never leaves a half-written model behind.
+    The store writes the folder next to its final place and renames it into place in one
+    step, so an interrupted conversion never leaves a half-written model behind.
+
+    Used in notebook 00.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .tools import store
 
     package = _package_dir(model_spec.name)
     gguf_path = package / model_spec.file
@@ -158,59 +174,25 @@ def convert_gguf_generator(model_spec: ModelSpec, target: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    return save_atomically(model, tokenizer, target)
+    return store.save(model, tokenizer, name, key=store.fingerprint(gguf_path.name),
+                      meta={"converted_from": model_spec.name, "file": model_spec.file})
 
 
-def save_atomically(model: Any, tokenizer: Any, target: Path, files: dict[str, str] | None = None) -> Path:
-    """Save a model and its tokenizer (and small text `files`) as one folder, all or nothing.
+def count_parameters(model: Any, trainable_only: bool = False) -> int:
+    """How many parameters a model has (only those that training updates, with ``trainable_only``).
 
-    Everything is written to a staging folder next to `target`, which is then renamed
-    into place (a replaced folder is moved aside first and deleted after). A crash at
-    any point leaves either the old folder or the new one, never half of one: a later
-    `from_pretrained` never meets a broken checkpoint.
+    Used in notebook 06, section 6.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        with _quiet_transformers():  # no per-shard progress bar
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-        for name, text in (files or {}).items():
-            (staging / name).write_text(text, encoding="utf-8")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=target.name + ".old.", dir=target.parent))
-            os.replace(target, old / "model")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def load_saved(folder: Path, model_class: Any) -> LoadedModel:
-    """A model saved by `save_atomically` (from this machine's cache, never the Hub), in eval mode."""
-    from transformers import AutoTokenizer
-
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = model_class.from_pretrained(folder, local_files_only=True)
-    model.eval()
-    return LoadedModel(model, tokenizer)
-
-
-def trained_dir(name: str) -> Path:
-    """The cache folder of a model that a notebook trains (the seq2seq of 06, the retriever of 10, ...)."""
-    return cache_dir("models") / name
-
-
-def trained_ready(name: str) -> bool:
-    """Whether a trained model of that name is in the cache (a complete folder: see save_atomically)."""
-    return (trained_dir(name) / "config.json").is_file()
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def model_path(role: str, profile: str | None = None) -> str:
-    """A local folder or a Hub id that ``from_pretrained`` accepts for this role."""
+    """A local folder or a Hub id that ``from_pretrained`` accepts for this role.
+
+    Used in notebook 00, section 3.
+    """
+    from .tools import store
+
     model_spec = spec(role, profile)
     if model_spec.source == "unavailable":
         raise CourseError(f"the {role} role has no model in the {resolve_profile(profile)!r} profile "
@@ -218,14 +200,14 @@ def model_path(role: str, profile: str | None = None) -> str:
     if model_spec.source == "package":
         return str(_package_dir(model_spec.name) / model_spec.file)
     if model_spec.source == "gguf":
-        target = _converted_generator_dir(model_spec)
-        if not (target / "config.json").is_file():
-            with _quiet_transformers():
-                convert_gguf_generator(model_spec, target)
-        return str(target)
+        name = _converted_generator_name(model_spec)
+        if not store.ready(name):
+            with quiet_transformers():
+                convert_gguf_generator(model_spec, name)
+        return str(store.artefact_dir(name))
     if model_spec.source == "trained":
-        target = trained_dir(model_spec.name)
-        if not (target / "config.json").is_file():
+        target = store.artefact_dir(model_spec.name)
+        if not store.ready(model_spec.name):
             raise CourseError(
                 f"the offline {role} model is trained in notebook 06 and is not in the cache yet "
                 f"({target}); run `ragutils course --only 06` first"
@@ -287,6 +269,8 @@ def load(role: str, profile: str | None = None, model_class: Any = None,
     ``model_class`` overrides the Auto class (for example
     ``AutoModelForSequenceClassification`` with ``num_labels=12``); other keyword
     arguments go to ``from_pretrained``.
+
+    Used in notebook 00, section 3.
     """
     from transformers import AutoTokenizer
 
@@ -295,7 +279,7 @@ def load(role: str, profile: str | None = None, model_class: Any = None,
     path = model_path(role, name)
     model_class = model_class or _default_model_class(role)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if model_spec.source == "hub":
                 tokenizer, model = _load_from_hub(path, model_class, **kwargs)
             else:
@@ -314,7 +298,10 @@ def load(role: str, profile: str | None = None, model_class: Any = None,
 
 
 def describe(profile: str | None = None) -> list[dict[str, str]]:
-    """One row per role: what the profile loads and from where (for tables)."""
+    """One row per role: what the profile loads and from where (for tables).
+
+    Used in notebook 00, section 3.
+    """
     name = resolve_profile(profile)
     return [
         {"role": role, "source": s.source, "name": s.name, "about": s.about}

@@ -9,17 +9,16 @@ generators, all plug into the same code.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import CourseError
-from .metrics import normalize_answer
+from .metrics import exact_match, normalize_answer, token_f1
+from .retriever import Retriever
 from .text import validate_query
 
 # Questions longer than this many words are cut (with a warning): a question is
@@ -37,16 +36,17 @@ ANSWER_MODES = ("generate", "choose")
 
 CLOSED_BOOK_SYSTEM_PROMPT = "You answer questions. Reply with the shortest answer (a name or a short phrase)."
 
+RETRIEVERS = ("bm25", "dense", "hybrid")
 
-class Retriever(Protocol):
-    """Anything that ranks documents for a batch of queries."""
-
-    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
-        """For each query, up to k (doc_id, score) pairs, best first."""
+# Reciprocal rank fusion settings chosen on the dev split in notebook 04 (never on test).
+HYBRID_SETTINGS = {"k_rrf": 10, "depth": 100, "weights": (1.0, 1.5)}
 
 
 class Generator(Protocol):
-    """Anything that turns a batch of prompts into a batch of answers."""
+    """Anything that turns a batch of prompts into a batch of answers.
+
+    Used in notebook 07.
+    """
 
     def generate(self, prompts: Sequence[Any]) -> list[str]:
         """One answer per prompt."""
@@ -54,7 +54,10 @@ class Generator(Protocol):
 
 @dataclass
 class Passage:
-    """A retrieved passage, numbered as the prompt shows it."""
+    """A retrieved passage, numbered as the prompt shows it.
+
+    Used in notebook 06, section 9.
+    """
 
     number: int
     doc_id: str
@@ -65,7 +68,10 @@ class Passage:
 
 @dataclass
 class Answer:
-    """A generated answer with the passages it was given and those it cites."""
+    """A generated answer with the passages it was given and those it cites.
+
+    Used in notebook 11, section 7.
+    """
 
     question: str
     answer: str
@@ -86,7 +92,10 @@ class Answer:
 
 
 def clean_question(question: str, max_words: int = MAX_QUESTION_WORDS) -> str:
-    """The question stripped; CourseError if empty; cut to max_words with a warning if longer."""
+    """The question stripped; CourseError if empty; cut to max_words with a warning if longer.
+
+    Used in notebook 07.
+    """
     question = validate_query(question)
     words = question.split()
     if len(words) > max_words:
@@ -96,18 +105,27 @@ def clean_question(question: str, max_words: int = MAX_QUESTION_WORDS) -> str:
 
 
 def shorten(text: str, max_words: int) -> str:
-    """The first max_words words of a text, with an ellipsis if it was longer."""
+    """The first max_words words of a text, with an ellipsis if it was longer.
+
+    Derived in notebook 07, section 1.
+    """
     words = text.split()
     return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
 
 
 def format_passages(passages: Sequence[Passage], max_words: int = MAX_PASSAGE_WORDS) -> str:
-    """The passages as a numbered list: "[1] Title: text"."""
+    """The passages as a numbered list: "[1] Title: text".
+
+    Used in notebook 14, section 1.
+    """
     return "\n".join(f"[{p.number}] {p.title}: {shorten(p.text, max_words)}" for p in passages)
 
 
 def chat_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    """The chat prompt of an instruct model: system rules, then the passages and the question."""
+    """The chat prompt of an instruct model: system rules, then the passages and the question.
+
+    Derived in notebook 07, section 3.
+    """
     if not passages:
         return [{"role": "system", "content": CLOSED_BOOK_SYSTEM_PROMPT},
                 {"role": "user", "content": question}]
@@ -116,12 +134,18 @@ def chat_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, 
 
 
 def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """The chat prompt as the generator reads it: the model's own template, the assistant's turn opened."""
+    """The chat prompt as the generator reads it: the model's own template, the assistant's turn opened.
+
+    Used in notebook 07.
+    """
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def seq2seq_prompt(question: str, passages: Sequence[Passage]) -> str:
-    """The classic RAG prompt of a seq2seq model: "question: … context: …"."""
+    """The classic RAG prompt of a seq2seq model: "question: … context: …".
+
+    Derived in notebook 07, section 3.
+    """
     context = " ".join(f"{p.title}: {shorten(p.text, MAX_PASSAGE_WORDS)}" for p in passages)
     return f"question: {question} context: {context}".strip()
 
@@ -130,7 +154,10 @@ _CITATION = re.compile(r"\[(\d+)\]")
 
 
 def split_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
-    """The answer without its "[n]" markers, and the valid passage numbers it cited."""
+    """The answer without its "[n]" markers, and the valid passage numbers it cited.
+
+    Derived in notebook 07, section 4.
+    """
     cited = []
     for number in map(int, _CITATION.findall(text)):
         if 1 <= number <= n_passages and number not in cited:
@@ -142,7 +169,10 @@ def split_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
 
 
 class ChatGenerator:
-    """Greedy answers from an instruct model, batched with left padding."""
+    """Greedy answers from an instruct model, batched with left padding.
+
+    Derived in notebook 07, section 4.
+    """
 
     prompt_style = "chat"
 
@@ -210,7 +240,10 @@ class ChatGenerator:
 
 
 class Seq2SeqGenerator:
-    """Beam-search answers from an encoder-decoder model, batched."""
+    """Beam-search answers from an encoder-decoder model, batched.
+
+    Derived in notebook 07, section 8.
+    """
 
     prompt_style = "seq2seq"
 
@@ -236,7 +269,10 @@ class Seq2SeqGenerator:
 
 
 class RAGPipeline:
-    """Retrieve k passages, prompt the generator with them, and return cited answers."""
+    """Retrieve k passages, prompt the generator with them, and return cited answers.
+
+    Derived in notebook 07, section 2.
+    """
 
     def __init__(self, retriever: Retriever | None, generator: Generator,
                  documents: Mapping[str, tuple[str, str]], k: int = 3, answer_mode: str = "generate") -> None:
@@ -307,43 +343,35 @@ class RAGPipeline:
         return self.ask_many([question])[0]
 
 
-def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
-    """Rows {"id", "question", "answers": [...], optional "title"} from a JSON Lines file, checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise CourseError(f"QA file not found: {path}")
-    rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise CourseError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise CourseError(f"{path}:{number}: a row must be a JSON object")
-            missing = [key for key in ("id", "question", "answers") if key not in row]
-            if missing:
-                raise CourseError(f"{path}:{number}: missing {', '.join(missing)}")
-            answers = row["answers"]
-            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
-                raise CourseError(f"{path}:{number}: answers must be a non-empty list of strings")
-            if not isinstance(row["question"], str) or not row["question"].strip():
-                raise CourseError(f"{path}:{number}: empty question")
-            rows.append(row)
+def answer_scores(answers: Sequence[Answer], rows: Sequence[Mapping[str, Any]], k: int) -> dict[str, float]:
+    """Mean exact match and token F1 of answers against their QA rows, and recall@k over the rows with a title.
+
+    Used in notebook 07.
+    """
+    if len(answers) != len(rows):
+        raise CourseError(f"{len(answers)} answers for {len(rows)} questions")
     if not rows:
-        raise CourseError(f"QA file has no rows: {path}")
-    return rows
+        raise CourseError("no answers to score")
+    scores = {
+        "exact_match": sum(exact_match(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
+        "f1": sum(token_f1(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
+    }
+    # Recall by title: the question's article was among the passages the generator was shown.
+    titled = [(a, r) for a, r in zip(answers, rows) if r.get("title")]
+    if titled and k > 0:
+        scores[f"recall@{k}"] = sum(any(p.title == r["title"] for p in a.passages) for a, r in titled) / len(titled)
+    return scores
 
 
 def evaluate(pipeline: RAGPipeline, rows: Sequence[Mapping[str, Any]], batch_size: int = 8,
-             progress: bool = True) -> dict[str, Any]:
-    """Exact match, token F1, recall@k (rows with a title) and seconds per question."""
+             progress: bool = True, keep_answers: bool = False) -> dict[str, Any]:
+    """Exact match, token F1, recall@k (rows with a title) and seconds per question; the answers too if asked.
+
+    Derived in notebook 07, section 5.
+    """
     from tqdm.auto import tqdm
 
     from .config import progress_disabled
-    from .metrics import exact_match, token_f1
 
     start = time.perf_counter()
     answers: list[Answer] = []
@@ -353,30 +381,26 @@ def evaluate(pipeline: RAGPipeline, rows: Sequence[Mapping[str, Any]], batch_siz
             answers += pipeline.ask_many([row["question"] for row in batch])
             bar.update(len(batch))
     seconds = time.perf_counter() - start
+    scores = answer_scores(answers, rows, pipeline.k)
     result: dict[str, Any] = {
         "questions": len(rows),
         "k": pipeline.k,
-        "exact_match": sum(exact_match(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
-        "f1": sum(token_f1(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
+        "exact_match": scores.pop("exact_match"),
+        "f1": scores.pop("f1"),
         "seconds_per_question": seconds / len(rows),
+        **scores,  # recall@k, when there is one
     }
-    titled = [(a, r) for a, r in zip(answers, rows) if r.get("title")]
-    if titled and pipeline.k > 0:
-        result[f"recall@{pipeline.k}"] = sum(
-            any(p.title == r["title"] for p in a.passages) for a, r in titled) / len(titled)
+    if keep_answers:  # not JSON: the CLI never asks for them
+        result["answers"] = answers
     return result
-
-
-RETRIEVERS = ("bm25", "dense", "hybrid")
-
-# Reciprocal rank fusion settings chosen on the dev split in notebook 04 (never on test).
-HYBRID_SETTINGS = {"k_rrf": 10, "depth": 100, "weights": (1.0, 1.5)}
 
 
 def wiki_documents(records: list[dict] | None = None) -> dict[str, tuple[str, str]]:
     """The wiki corpus as doc_id -> (title, text), the document store of the course's RAG.
 
     `records` are the rows of `data.wiki_records()`, if the caller has them already.
+
+    Derived in notebook 07, section 1.
     """
     from .data import wiki_records
 
@@ -385,7 +409,10 @@ def wiki_documents(records: list[dict] | None = None) -> dict[str, tuple[str, st
 
 
 def make_retriever(name: str, records: list[dict] | None = None) -> Retriever:
-    """A retriever over the wiki passages by name: "bm25", "dense" (exact Faiss) or "hybrid" (both, fused)."""
+    """A retriever over the wiki passages by name: "bm25", "dense" (exact Faiss) or "hybrid" (both, fused).
+
+    Derived in notebook 07, section 2.
+    """
     if name not in RETRIEVERS:
         raise CourseError(f"unknown retriever {name!r}; choose one of: {', '.join(RETRIEVERS)}")
     from .bm25 import BM25Retriever
@@ -400,31 +427,3 @@ def make_retriever(name: str, records: list[dict] | None = None) -> Retriever:
     if name == "bm25":
         return keyword
     return HybridRetriever([keyword, DenseRetriever.from_corpus("wiki")], **HYBRID_SETTINGS)
-
-
-def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False,
-                  profile: str | None = None, answer_mode: str = "generate") -> RAGPipeline:
-    """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from . import models
-    from .data import wiki_records
-
-    if closed_book:
-        k = 0
-    if k < 0:
-        raise CourseError(f"k must be 0 or more, not {k}")
-    if retriever not in RETRIEVERS:  # before any slow work
-        raise CourseError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
-    # transformers resolves its names lazily and not thread-safely: import them here, once.
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-
-    # Reading the generator's weights and indexing the corpus are independent: on two
-    # cores, doing them at once saves most of a second of every `ragutils ask`.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(models.load, "generator", profile)
-        records = wiki_records()
-        chosen = make_retriever(retriever, records) if k > 0 else None
-        model, tokenizer = loading.result()
-    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(records), k=k,
-                       answer_mode=answer_mode)

@@ -1,33 +1,31 @@
 """Pretraining a small BART from scratch: tokenizer, config, noise, training loop, cache.
 
 Notebook 06 derives each piece by hand and then uses these functions. The model it
-trains is saved as the offline ``seq2seq`` model (see ``ragutils.models``):
-``models.load("seq2seq")`` reads it from ``cache_dir("models") / models.SEQ2SEQ_DIR``.
+trains is saved in the course's store (``tools.store``) under ``models.SEQ2SEQ_DIR``,
+keyed by the fingerprint of its settings, as the offline ``seq2seq`` model:
+``models.load("seq2seq")`` reads it from there.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import CourseError
-from .models import SEQ2SEQ_DIR, save_atomically, trained_dir
+from .tools import store
 
 # BART's special tokens, in BART's order: <s>=0, <pad>=1, </s>=2, <unk>=3; then <mask>.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
-HISTORY_FILE = "loss_history.json"
-META_FILE = "course_meta.json"
 
 
 # --- tokenizer ----------------------------------------------------------------------------
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> Any:
-    """A byte-level BPE tokenizer trained on texts, wrapped as a transformers fast tokenizer."""
+    """A byte-level BPE tokenizer trained on texts, wrapped as a transformers fast tokenizer.
+
+    Derived in notebook 06, section 3.
+    """
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import TemplateProcessing
     from transformers import PreTrainedTokenizerFast
@@ -45,16 +43,21 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency:
 
 
 def tokenizer_hash(tokenizer: Any) -> str:
-    """A short hash of a tokenizer's vocabulary (to key the model cache)."""
-    vocab = sorted(tokenizer.get_vocab().items())
-    return hashlib.sha256(json.dumps(vocab).encode("utf-8")).hexdigest()[:16]
+    """A short hash of a tokenizer's vocabulary (to key the model cache).
+
+    Derived in notebook 06, section 7.
+    """
+    return store.fingerprint(sorted(tokenizer.get_vocab().items()))
 
 
 # --- model ----------------------------------------------------------------------------------
 
 def tiny_config(tokenizer: Any, d_model: int = 128, layers: int = 2, heads: int = 4, ffn: int = 512,
                 max_positions: int = 512, dropout: float = 0.0) -> Any:
-    """A tiny BartConfig (layers encoder and decoder layers) that matches the tokenizer's ids."""
+    """A tiny BartConfig (layers encoder and decoder layers) that matches the tokenizer's ids.
+
+    Derived in notebook 06, section 6.
+    """
     from transformers import BartConfig
 
     return BartConfig(
@@ -68,11 +71,6 @@ def tiny_config(tokenizer: Any, d_model: int = 128, layers: int = 2, heads: int 
         tie_word_embeddings=True)
 
 
-def count_parameters(model: Any) -> int:
-    """The number of trainable parameters of a torch model."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 # --- the denoising objective ---------------------------------------------------------------
 
 def text_infilling(ids: Sequence[int], mask_id: int, seed: int | np.random.Generator = 0,
@@ -80,6 +78,8 @@ def text_infilling(ids: Sequence[int], mask_id: int, seed: int | np.random.Gener
     """BART's text infilling: spans of Poisson(λ) length, covering mask_ratio of ids, each become one mask.
 
     Spans of length 0 insert a mask (the model must learn that nothing is missing there).
+
+    Derived in notebook 06, section 4.2.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = len(ids)
@@ -111,14 +111,20 @@ def text_infilling(ids: Sequence[int], mask_id: int, seed: int | np.random.Gener
 
 def encode_pairs(tokenizer: Any, sources: Sequence[str], targets: Sequence[str],
                  max_source: int = 128, max_target: int = 32) -> list[tuple[list[int], list[int]]]:
-    """(source ids, target ids) pairs, truncated, each with <s> … </s>."""
+    """(source ids, target ids) pairs, truncated, each with <s> … </s>.
+
+    Derived in notebook 06, section 5.
+    """
     src = tokenizer(list(sources), truncation=True, max_length=max_source)["input_ids"]
     tgt = tokenizer(list(targets), truncation=True, max_length=max_target)["input_ids"]
     return list(zip(src, tgt))
 
 
 def collate(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -> dict[str, Any]:
-    """A padded batch: input_ids, attention_mask and labels (padding in labels is -100, ignored)."""
+    """A padded batch: input_ids, attention_mask and labels (padding in labels is -100, ignored).
+
+    Derived in notebook 06, section 6.
+    """
     import torch
 
     width = max(len(s) for s, _ in pairs)
@@ -134,7 +140,10 @@ def collate(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -
 def train(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, steps: int = 300,
           batch_size: int = 16, lr: float = 1e-3, warmup: int = 30, seed: int = 0,
           weight_decay: float = 0.01, log: Callable[[int, float], None] | None = None) -> list[float]:
-    """Train with AdamW and a linear warm-up then linear decay; returns the loss of every step."""
+    """Train with AdamW and a linear warm-up then linear decay; returns the loss of every step.
+
+    Derived in notebook 06, section 7.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -166,7 +175,10 @@ def train(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_
 
 
 def smooth(values: Sequence[float], window: int = 20) -> list[float]:
-    """The running mean of values over the last window entries."""
+    """The running mean of values over the last window entries.
+
+    Derived in notebook 06, section 7.
+    """
     out, total = [], 0.0
     for i, value in enumerate(values):
         total += value
@@ -181,7 +193,10 @@ def smooth(values: Sequence[float], window: int = 20) -> list[float]:
 def generate(model: Any, tokenizer: Any, texts: Sequence[str], max_source: int = 128,
              max_new_tokens: int = 24, num_beams: int = 1, batch_size: int = 32,
              no_repeat_ngram_size: int = 3) -> list[str]:
-    """Decoded outputs for texts (greedy when num_beams is 1), never repeating an n-gram."""
+    """Decoded outputs for texts (greedy when num_beams is 1), never repeating an n-gram.
+
+    Derived in notebook 06, section 8.
+    """
     import torch
 
     outputs: list[str] = []
@@ -194,49 +209,3 @@ def generate(model: Any, tokenizer: Any, texts: Sequence[str], max_source: int =
         outputs += [text.strip() for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
     return outputs
 
-
-def lead(text: str, n_words: int) -> str:
-    """The lead baseline: the first n_words words of a text."""
-    return " ".join(text.split()[:n_words])
-
-
-# --- the cache -------------------------------------------------------------------------------
-
-def model_dir() -> Path:
-    """The cache folder of the offline seq2seq model (what models.load("seq2seq") reads)."""
-    return trained_dir(SEQ2SEQ_DIR)
-
-
-def fingerprint(settings: dict[str, Any]) -> str:
-    """A short, stable hash of the training settings (config, data, tokenizer)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-
-
-def read_meta(folder: Path | None = None) -> dict[str, Any]:
-    """The course metadata saved next to the model ({} if there is none)."""
-    path = (folder or model_dir()) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def pretrained_seq2seq_ready(key: str | None = None, folder: Path | None = None) -> bool:
-    """Whether the trained model is in the cache (and, given a key, was trained with that fingerprint)."""
-    folder = folder or model_dir()
-    if not (folder / "config.json").is_file() or not (folder / HISTORY_FILE).is_file():
-        return False
-    return key is None or read_meta(folder).get("fingerprint") == key
-
-
-def save(model: Any, tokenizer: Any, history: Sequence[float], meta: dict[str, Any],
-         folder: Path | None = None) -> Path:
-    """Save model, tokenizer, loss history and metadata; written aside, then renamed into place."""
-    return save_atomically(model, tokenizer, folder or model_dir(), files={
-        HISTORY_FILE: json.dumps([round(x, 6) for x in history]),
-        META_FILE: json.dumps(meta, indent=1, sort_keys=True)})
-
-
-def load_history(folder: Path | None = None) -> list[float]:
-    """The per-step training loss saved next to the model."""
-    path = (folder or model_dir()) / HISTORY_FILE
-    if not path.is_file():
-        raise CourseError(f"no loss history next to the seq2seq model ({path}); run notebook 06")
-    return json.loads(path.read_text(encoding="utf-8"))

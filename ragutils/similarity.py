@@ -40,14 +40,20 @@ from .text import tokenize_many
 
 
 def build_vocabulary(texts: Iterable[str]) -> list[str]:
-    """The distinct tokens of `texts`, sorted alphabetically."""
+    """The distinct tokens of `texts`, sorted alphabetically.
+
+    Derived in notebook 01, section 1.1.
+    """
     # Sorted, as scikit-learn's vectorisers do, so that column j means the same
     # word in both and the notebook can compare them cell for cell.
     return sorted({token for tokens in tokenize_many(texts) for token in tokens})
 
 
 def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
-    """How often each vocabulary word occurs in each text: a (texts, words) count matrix."""
+    """How often each vocabulary word occurs in each text: a (texts, words) count matrix.
+
+    Derived in notebook 01, section 1.1.
+    """
     column = {word: j for j, word in enumerate(vocabulary)}
     if len(column) != len(vocabulary):
         raise CourseError("the vocabulary lists a word twice: each word needs one column")
@@ -62,7 +68,10 @@ def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
 
 
 def idf_weights(counts: ArrayLike) -> np.ndarray:
-    """Smoothed inverse document frequency of each column: ln((1 + N) / (1 + df)) + 1."""
+    """Smoothed inverse document frequency of each column: ln((1 + N) / (1 + df)) + 1.
+
+    Derived in notebook 01, section 1.2.
+    """
     counts = _as_matrix(counts, "counts")
     n_docs = counts.shape[0]
     document_frequency = np.count_nonzero(counts, axis=0)
@@ -74,7 +83,10 @@ def idf_weights(counts: ArrayLike) -> np.ndarray:
 
 def tfidf_vectors(texts: Sequence[str], vocabulary: Sequence[str],
                   idf: ArrayLike | None = None) -> np.ndarray:
-    """Word counts times idf (idf of `texts` themselves unless given); rows are not normalised."""
+    """Word counts times idf (idf of `texts` themselves unless given); rows are not normalised.
+
+    Derived in notebook 01, section 1.2.
+    """
     counts = bag_of_words(texts, vocabulary)
     # A query must be weighed with the idf of the corpus it searches, not its own:
     # pass the documents' idf_weights(...) when vectorising queries.
@@ -89,7 +101,10 @@ def tfidf_vectors(texts: Sequence[str], vocabulary: Sequence[str],
 
 
 def l2_normalize(x: ArrayLike) -> np.ndarray:
-    """Each vector (the last axis) divided by its Euclidean length; zero vectors stay zero."""
+    """Each vector (the last axis) divided by its Euclidean length; zero vectors stay zero.
+
+    Derived in notebook 01, section 1.2.
+    """
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     # A zero vector has no direction to keep. Dividing by 1 instead of 0 leaves it
@@ -98,13 +113,19 @@ def l2_normalize(x: ArrayLike) -> np.ndarray:
 
 
 def dot_scores(queries: ArrayLike, docs: ArrayLike) -> np.ndarray:
-    """Dot product of every query with every document."""
+    """Dot product of every query with every document.
+
+    Derived in notebook 01, section 2.2.
+    """
     q, d = _check_pair(queries, docs)
     return q @ d.T
 
 
 def cosine_scores(queries: ArrayLike, docs: ArrayLike) -> np.ndarray:
-    """Cosine similarity of every query with every document; 0 where either is a zero vector."""
+    """Cosine similarity of every query with every document; 0 where either is a zero vector.
+
+    Derived in notebook 01, section 1.3.
+    """
     q, d = _check_pair(queries, docs)
     # Normalise first, then one matrix product: the same as dividing each dot
     # product by both lengths, but zero vectors are handled once, in l2_normalize.
@@ -113,7 +134,10 @@ def cosine_scores(queries: ArrayLike, docs: ArrayLike) -> np.ndarray:
 
 
 def euclidean_distances(queries: ArrayLike, docs: ArrayLike, squared: bool = False) -> np.ndarray:
-    """Euclidean distance from every query to every document (squared if asked)."""
+    """Euclidean distance from every query to every document (squared if asked).
+
+    Derived in notebook 01, section 2.2.
+    """
     q, d = _check_pair(queries, docs)
     # ||q - d||^2 = ||q||^2 + ||d||^2 - 2 q.d: one matrix product instead of an
     # (m, n, dim) array of differences. Rounding can make a distance that should

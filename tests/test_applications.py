@@ -1,4 +1,4 @@
-"""ragutils.applications: lead baseline, prompts, follow-up rewriting, k-nearest-neighbour vote."""
+"""ragutils.applications: prompts, follow-up rewriting, k-nearest-neighbour vote."""
 
 import numpy as np
 import pytest
@@ -6,20 +6,6 @@ import pytest
 from ragutils import applications as app
 from ragutils.errors import CourseError
 from ragutils.rag import Passage
-
-TEXT = "Python is a language. It was created by Guido van Rossum. It is popular.\n\nA second paragraph."
-
-
-def test_lead_keeps_whole_sentences_within_the_budget():
-    assert app.lead(TEXT, 4) == "Python is a language."
-    assert app.lead(TEXT, 11) == "Python is a language. It was created by Guido van Rossum."
-    assert app.lead(TEXT, 100).endswith("It is popular. A second paragraph.")
-
-
-def test_lead_cuts_a_long_first_sentence_and_refuses_no_budget():
-    assert app.lead(TEXT, 2) == "Python is"
-    with pytest.raises(CourseError):
-        app.lead(TEXT, 0)
 
 
 def test_long_answer_prompt_numbers_passages_and_falls_back_to_closed_book():

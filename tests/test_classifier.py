@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as sk
 
 from ragutils import classifier, config
+from ragutils.tools import store
 from ragutils.errors import CourseError
 
 LABELS = ["a", "b", "c"]
@@ -223,20 +224,21 @@ def test_predictions_come_back_in_input_order(base):
         classifier.predict_logits(base.model, base.tokenizer, [])
 
 
-def test_save_is_atomic_and_the_cache_round_trips(base, tmp_path):
-    folder = tmp_path / "models" / "classifier-topics"
-    assert not classifier.classifier_ready(folder)
-    with pytest.raises(CourseError, match="run notebook 08"):
-        classifier.load_classifier(folder)
+def test_save_is_atomic_and_the_cache_round_trips(base, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
+    name = classifier.classifier_name()
     recipe = classifier.DEFAULT_RECIPE
-    meta = {"recipe": classifier.asdict(recipe), "test_scores": {"f1": 0.5}}
-    classifier.save_classifier(base.model, base.tokenizer, meta, folder)
-    classifier.save_classifier(base.model, base.tokenizer, meta, folder)  # replacing works too
+    assert not store.ready(name)
+    with pytest.raises(CourseError, match="run notebook 08"):
+        classifier.load_classifier()
+    meta = {"test_scores": {"f1": 0.5}}
+    store.save(base.model, base.tokenizer, name, classifier.recipe_key(recipe), meta)
+    folder = store.save(base.model, base.tokenizer, name, classifier.recipe_key(recipe), meta)  # replacing works too
     assert [path.name for path in folder.parent.iterdir()] == ["classifier-topics"]  # no staging left behind
-    assert classifier.classifier_ready(folder) and classifier.classifier_ready(folder, recipe)
-    assert not classifier.classifier_ready(folder, replace(recipe, steps=recipe.steps + 1))
-    assert classifier.read_meta(folder)["test_scores"] == {"f1": 0.5}
-    model, tokenizer = classifier.load_classifier(folder)
+    assert store.ready(name) and store.ready(name, classifier.recipe_key(recipe))
+    assert not store.ready(name, classifier.recipe_key(replace(recipe, steps=recipe.steps + 1)))
+    assert store.read_meta(name)["test_scores"] == {"f1": 0.5}
+    model, tokenizer = classifier.load_classifier()
     assert model.config.id2label == base.model.config.id2label
     text = [TEXTS[0]]
     assert np.allclose(classifier.predict_logits(model, tokenizer, text),

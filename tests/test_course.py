@@ -1,10 +1,11 @@
-"""ragutils.course: notebook selection, Colab cells written from one place, error lines."""
+"""ragutils.tools.course: notebook selection, Colab cells written from one place, error lines."""
 
 import nbformat
 import pytest
 
-from ragutils import REPO, course
+from ragutils import REPO
 from ragutils.errors import CourseError
+from ragutils.tools import course
 
 
 def test_notebooks_are_numbered_and_selected_by_number():
@@ -92,4 +93,4 @@ def test_sync_adds_badge_and_setup_cell(tmp_path, monkeypatch):
 
 def test_last_error_line_names_the_exception():
     report = "\x1b[31m---\x1b[0m\nCell In[3], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero\n"
-    assert course._last_error_line(report) == "ZeroDivisionError: division by zero"
+    assert course.last_error_line(report) == "ZeroDivisionError: division by zero"

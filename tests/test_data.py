@@ -1,4 +1,8 @@
-"""Tests of ragutils.data: the committed data loads, matches its counts, and rebuilds byte for byte."""
+"""Tests of ragutils.data: the committed data loads, matches its counts, and keeps its promises.
+
+Rebuilding data/ is tested in test_data_build.py, the parsers of the sources in
+test_dictd.py, test_rst.py and test_derived.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from ragutils import data
-from ragutils.config import cache_dir, data_dir
+from ragutils.config import data_dir
 from ragutils.errors import CourseError
+from ragutils.tools.derived import QA_MAX_WORDS, QA_MIN_WORDS
 
 DATA = data_dir()
 ARTICLE_SETS = ("retrieval", "qa", "topics", "retriever_pairs")  # split by article
@@ -21,19 +26,6 @@ def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSON Lines file."""
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root, by relative path, with its bytes."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def assert_same_tree(built: Path, committed: Path) -> None:
-    """Two folders hold the same files with the same bytes."""
-    new, old = tree(built), tree(committed)
-    assert sorted(new) == sorted(old), f"file lists differ: {sorted(set(new) ^ set(old))}"
-    differ = [name for name in new if new[name] != old[name]]
-    assert not differ, f"files differ from the committed ones: {differ}"
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +180,7 @@ def test_every_qa_answer_is_in_its_article_and_not_in_its_question(derived, arti
             assert answer in articles[r["doc_id"]]["text"], r
             assert answer.lower() not in r["question"].lower(), r
         n_words = len(r["question"].split())
-        assert data.QA_MIN_WORDS + 2 <= n_words <= data.QA_MAX_WORDS + 12, r
+        assert QA_MIN_WORDS + 2 <= n_words <= QA_MAX_WORDS + 12, r
 
 
 def test_every_retrieval_query_names_exactly_one_article(derived, articles):
@@ -225,24 +217,6 @@ def test_jargon_mlm_holds_every_entry_once(derived):
     assert 0.07 < len(held["test"]) / len(jargon) < 0.13
 
 
-# --- rebuilding ----------------------------------------------------------------
-
-
-def test_build_derived_reproduces_the_committed_files(tmp_path, capsys):
-    counts = data.build_derived(DATA, tmp_path)
-    assert_same_tree(tmp_path, DATA / "derived")
-    assert counts["qa/train"] > 0
-
-
-def test_full_rebuild_from_cached_sources(tmp_path, sources):
-    folder = cache_dir("sources")
-    missing = [s.filename for s in data.SOURCES.values() if not (folder / s.filename).is_file()]
-    if missing:
-        pytest.skip(f"source archives not in {folder} ({', '.join(missing)}); `ragutils data build` fetches them")
-    data.build(tmp_path / "data", folder)
-    assert_same_tree(tmp_path / "data", DATA)
-
-
 # --- errors a learner can meet -------------------------------------------------
 
 
@@ -263,8 +237,6 @@ def test_missing_data_says_how_to_rebuild(tmp_path, monkeypatch):
     (tmp_path / "derived" / "qa").mkdir(parents=True)
     with pytest.raises(CourseError, match="no train/dev/test .jsonl"):
         data.load_split("qa")
-    with pytest.raises(CourseError, match="not found"):
-        data.build_derived(tmp_path, tmp_path / "out")
 
 
 def test_missing_data_folder(tmp_path, monkeypatch):
@@ -286,66 +258,16 @@ def test_an_edited_file_is_read_again(tmp_path, monkeypatch):
     assert data.load_corpus("pyfaq")["answer"] == ["two"]
 
 
-# --- the parsers, on small inputs ------------------------------------------------
+def test_read_jsonl_reads_records_and_says_how_to_rebuild(tmp_path):
+    path = tmp_path / "qa" / "dev.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"a": 1}\n\n{"a": "é"}\n', encoding="utf-8")
+    assert data.read_jsonl(path) == [{"a": 1}, {"a": "é"}]
+    with pytest.raises(CourseError, match=r"qa not found: .*test\.jsonl; rebuild with `ragutils data build`"):
+        data.read_jsonl(path.parent / "test.jsonl")
 
 
-def test_dictd_numbers():
-    assert data._dictd_number("A") == 0
-    assert data._dictd_number("B") == 1
-    assert data._dictd_number("BA") == 64
-    assert data._dictd_number("Ph") == 15 * 64 + 33
-
-
-def test_jargon_entry_cleaning():
-    entry = ("TMTOWTDI\n /tim·toh'·dee/, abbrev.\n\n"
-             "    There's More Than One Way To Do It, the motto of the programming language {Perl}. See {\n"
-             "    hacker}.\n\n        for (;;) { x++; }\n        y--;\n\n")
-    headword, text = data._jargon_entry(entry)
-    assert headword == "TMTOWTDI"
-    assert text == ("There's More Than One Way To Do It, the motto of the programming language Perl. See hacker."
-                    "\n\nfor (;;) { x++; }\ny--;")
-
-
-def test_rst_cleaning():
-    refs = {"why-self": "Why must 'self' be used?"}
-    assert data._rst_inline(":func:`len` and :meth:`~str.join`", refs) == "len() and join()"
-    assert data._rst_inline("``x = 1`` and :mod:`os` and :pep:`8`", refs) == "x = 1 and os and PEP 8"
-    assert data._rst_inline("`Python <https://python.org>`_ and :ref:`why-self`", refs) == \
-        "Python and Why must 'self' be used?"
-    assert data._rst_inline(":ref:`the tutorial <tutorial-index>` *really* **is** f(*args)", refs) == \
-        "the tutorial really is f(*args)"
-    body = [
-        "Use this idiom::", "", "   for x in y:", "       pass", "",
-        ".. note::", "   It is :term:`hashable`.", "",
-        "* one", "* two with", "  more", "",
-        ".. index:: single: nothing",
-    ]
-    assert data._rst_blocks(body, refs) == [
-        "Use this idiom:", "    for x in y:\n        pass", "Note: It is hashable.", "- one\n- two with more",
-    ]
-
-
-def test_sections_titled_by_questions():
-    text = ("=====\nFAQ\n=====\n\nIntro\n=====\n\n"
-            "Why so?\n-------\n\nBecause.\n\nHow to do it\n------------\n\nLike so.\n")
-    sections = data._rst_sections(text)
-    assert [title for title, _ in sections] == ["FAQ", "Intro", "Why so?", "How to do it"]
-    assert [data._is_question(title) for title, _ in sections] == [False, False, True, True]
-
-
-def test_qa_item_from_a_first_sentence():
-    article = {"id": "wiki-1", "title": "Cell (biology)", "topic": "Biology and health sciences",
-               "description": "", "text": "The cell is the basic structural and functional unit of all "
-                                          "forms of life. Every cell consists of cytoplasm."}
-    item, reason = data._qa_item(article)
-    assert reason == "kept"
-    assert item["question"] == "What is the basic structural and functional unit of all forms of life?"
-    assert item["answers"] == ["cell"]
-    person = {"id": "wiki-2", "title": "Georges Danton", "topic": "People", "description": "",
-              "text": "Georges Jacques Danton (26 October 1759 – 5 April 1794) was a French lawyer and "
-                      "a leading figure of the French Revolution. He was executed."}
-    item, _ = data._qa_item(person)
-    assert item["question"] == "Who was a French lawyer and a leading figure of the French Revolution?"
-    assert item["answers"] == ["Georges Jacques Danton"]
-    short = {**article, "text": "The cell is a unit of life."}
-    assert data._qa_item(short)[0] is None
+def test_split_of_is_a_salted_hash_into_buckets():
+    assert data.article_split("Paris") == data.split_of("Paris")
+    assert {data.split_of(f"key {n}", train=90, dev=0) for n in range(200)} == {"train", "test"}
+    assert {data.split_of(f"key {n}", train=100) for n in range(50)} == {"train"}

@@ -34,6 +34,21 @@ def test_ndcg_by_hand_and_against_sklearn():
     assert metrics.ndcg_at_k([docs], [{"d2", "d4"}], k=3) == pytest.approx(ndcg_score(truth, scores, k=3))
 
 
+def test_retrieval_scores_name_each_metric_once():
+    scores = metrics.retrieval_scores(RANKED, RELEVANT, ks=(1, 3), ndcg_k=3)
+    assert list(scores) == ["recall@1", "recall@3", "MRR", "nDCG@3"]
+    assert scores == {"recall@1": metrics.recall_at_k(RANKED, RELEVANT, 1),
+                      "recall@3": metrics.recall_at_k(RANKED, RELEVANT, 3),
+                      "MRR": metrics.mrr(RANKED, RELEVANT), "nDCG@3": metrics.ndcg_at_k(RANKED, RELEVANT, 3)}
+    assert list(metrics.retrieval_scores(RANKED, RELEVANT)) == ["recall@1", "recall@10", "MRR", "nDCG@10"]
+    assert list(metrics.retrieval_scores(RANKED, RELEVANT, ks=(5,), ndcg_k=None)) == ["recall@5", "MRR"]
+
+
+def test_mrr_of_retrieval_scores_reads_the_whole_ranking():
+    deep = [["d9"] * 9 + ["d1"]]  # the relevant document at rank 10
+    assert metrics.retrieval_scores(deep, [{"d1"}], ks=(1,))["MRR"] == pytest.approx(0.1)
+
+
 def test_retrieval_metrics_refuse_mismatched_or_empty_input():
     with pytest.raises(CourseError, match="2 ranked lists for 3"):
         metrics.recall_at_k(RANKED[:2], RELEVANT, 1)

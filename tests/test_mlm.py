@@ -5,6 +5,7 @@ import math
 import pytest
 
 from ragutils import mlm
+from ragutils.tools import store
 from ragutils.errors import CourseError
 
 TEXTS = [
@@ -126,15 +127,6 @@ def test_the_collator_masks_fifteen_percent_eighty_ten_ten(tokenizer):
     assert torch.equal(batch["input_ids"][~chosen], original[~chosen])  # everything else is left alone
 
 
-def test_split_sentences():
-    assert mlm.split_sentences("One. Two? “Three!” Four\n\nFive") == ["One.", "Two?", "“Three!”", "Four", "Five"]
-    assert mlm.split_sentences("It costs 3.5 dollars. Cheap.") == ["It costs 3.5 dollars.", "Cheap."]
-    assert mlm.split_sentences("   ") == []
-    # A sense number (with its part of speech) opens the next sentence instead of standing alone.
-    assert mlm.split_sentences("cruft: [from crufty]\n\n1. n. A mess. It grows.\n\n2. vt. To mess up.\n\n3.") == \
-        ["cruft: [from crufty]", "1. n. A mess.", "It grows.", "2. vt. To mess up.", "3."]
-
-
 DOCS = [[f"d{d}s{i}" for i in range(n)] for d, n in enumerate([5, 4, 1, 6, 3])]
 
 
@@ -193,7 +185,7 @@ def test_loss_curve_reads_the_logged_losses():
     assert mlm.loss_curve(history) == ([5, 10], [9.0, 7.5])
 
 
-def test_a_three_step_run_trains_and_survives_the_cache(tokenizer, tmp_path):
+def test_a_three_step_run_trains_and_survives_the_cache(tokenizer, tmp_path, monkeypatch):
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
@@ -210,27 +202,28 @@ def test_a_three_step_run_trains_and_survives_the_cache(tokenizer, tmp_path):
     assert not torch.equal(before, model.cls.predictions.transform.dense.weight)
     assert not model.training
 
-    folder = tmp_path / "cache" / "mlm-jargon"
-    assert not mlm.adapted_ready(folder)
+    monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path / "cache"))
+    name = mlm.mlm_name("jargon")
+    assert not store.ready(name)
+    with pytest.raises(CourseError, match="notebook 09"):
+        mlm.load_adapted("jargon")
     key = mlm.run_key([recipe])
-    mlm.save_adapted(model, tokenizer, {"key": key}, folder)
-    mlm.save_adapted(model, tokenizer, {"key": key}, folder)  # replaces cleanly
+    store.save(model, tokenizer, name, key)
+    folder = store.save(model, tokenizer, name, key)  # replaces cleanly
     assert sorted(p.name for p in folder.parent.iterdir()) == ["mlm-jargon"]  # no staging folders left
-    assert mlm.adapted_ready(folder, key) and not mlm.adapted_ready(folder, mlm.run_key([mlm.MLMRecipe()]))
-    reloaded, _ = mlm.load_adapted(folder)
+    assert store.ready(name, key) and not store.ready(name, mlm.run_key([mlm.MLMRecipe()]))
+    reloaded, _ = mlm.load_adapted("jargon")
     text = ["A [MASK] is a person."]
     assert mlm.fill_mask_top_k(reloaded, tokenizer, text) == mlm.fill_mask_top_k(model, tokenizer, text)
-    with pytest.raises(CourseError, match="notebook 09"):
-        mlm.load_adapted(tmp_path / "missing")
 
 
 def test_run_key_and_stages():
     assert mlm.run_key([mlm.MLMRecipe()]) == mlm.run_key([mlm.MLMRecipe()])
     assert mlm.run_key([mlm.MLMRecipe()]) != mlm.run_key([mlm.MLMRecipe(steps=7)])
-    assert mlm.mlm_dir("general", "offline").name == "mlm-general"
-    assert mlm.mlm_dir("jargon", "hub").name == "mlm-jargon-hub"
+    assert mlm.mlm_name("general", "offline") == "mlm-general"
+    assert mlm.mlm_name("jargon", "hub") == "mlm-jargon-hub"
     with pytest.raises(CourseError, match="unknown MLM stage"):
-        mlm.mlm_dir("medical")
+        mlm.mlm_name("medical")
 
 
 def test_the_offline_checkpoint_has_no_mlm_head():

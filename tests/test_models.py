@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ragutils import models
+from ragutils.tools import store
 from ragutils.errors import CourseError
 
 
@@ -58,35 +59,24 @@ def test_generator_loads_from_its_cache_and_answers():
 
 def test_interrupted_conversion_leaves_no_broken_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
-    target = models._converted_generator_dir(models.spec("generator", "offline"))
+    name = "generator-under-test"
+    target = store.artefact_dir(name)
 
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("transformers.PreTrainedModel.save_pretrained", crash)
     with pytest.raises(RuntimeError, match="disk full"):
-        models.convert_gguf_generator(models.spec("generator", "offline"), target)
-    assert not target.exists()
+        models.convert_gguf_generator(models.spec("generator", "offline"), name)
+    assert not target.exists() and not store.ready(name)
     assert list(target.parent.iterdir()) == []  # no half-written staging folder either
 
 
-def test_a_save_that_crashes_keeps_the_previous_model(tmp_path, monkeypatch):
-    from transformers import AutoModel
-
-    model, tokenizer = models.load("encoder")
-    target = tmp_path / "models" / "trained-encoder"
-    models.save_atomically(model, tokenizer, target, files={"note.txt": "first"})
-    assert (target / "note.txt").read_text() == "first"
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("killed mid-write")
-
-    monkeypatch.setattr(type(tokenizer), "save_pretrained", crash)  # the model is written, then the crash
-    with pytest.raises(RuntimeError, match="killed mid-write"):
-        models.save_atomically(model, tokenizer, target, files={"note.txt": "second"})
-    assert (target / "note.txt").read_text() == "first"
-    assert [p.name for p in target.parent.iterdir()] == ["trained-encoder"]  # no staging folder left
-    AutoModel.from_pretrained(target)  # still a complete checkpoint
+def test_count_parameters_all_or_trainable_only():
+    layer = torch.nn.Linear(4, 3)  # 12 weights + 3 biases
+    layer.bias.requires_grad_(False)
+    assert models.count_parameters(layer) == 15
+    assert models.count_parameters(layer, trainable_only=True) == 12
 
 
 def test_offline_seq2seq_before_notebook_06_says_what_to_run(tmp_path, monkeypatch):

@@ -68,24 +68,53 @@ def test_pipeline_checks_k_and_retriever():
         rag.RAGPipeline(None, generator=None, documents={}, k=-1)
 
 
-def test_pipeline_end_to_end_retrieves_and_cites_real_passages():
-    pipeline = rag.make_pipeline("bm25", k=2)
-    answer = pipeline.ask("What is the capital of Hubei?")
-    titles = [passage.title for passage in answer.passages]
-    assert "Hubei" in titles or "Wuhan" in titles
-    assert [p.number for p in answer.passages] == [1, 2]
-    assert answer.answer  # the generator said something
-    assert all(1 <= number <= 2 for number in answer.cited)
-    record = answer.to_dict()
-    assert set(record) >= {"answer", "passages"} and set(record["passages"][0]) >= {"title", "score"}
+class TwoPassages:
+    """A retriever that returns d1 then d2 for every question."""
+
+    def search(self, queries, k):
+        return [[("d1", 7.0), ("d2", 6.5)][:k] for _ in queries]
 
 
-def test_choose_mode_answers_with_a_retrieved_title_and_cites_it():
-    pipeline = rag.make_pipeline("bm25", k=3, answer_mode="choose")
-    answer = pipeline.ask("What is the capital of Hubei?")
-    assert answer.answer in [passage.title for passage in answer.passages]
-    (number,) = answer.cited
-    assert answer.passages[number - 1].title == answer.answer
+class Parrot:
+    """A generator that answers every prompt with the same text."""
+
+    prompt_style = "chat"
+
+    def __init__(self, text):
+        self.text = text
+
+    def generate(self, prompts):
+        return [self.text for _ in prompts]
+
+
+DOCUMENTS = {p.doc_id: (p.title, p.text) for p in PASSAGES}
+ROWS = [{"question": "What is the capital of Hubei?", "answers": ["Wuhan"], "title": "Wuhan"},
+        {"question": "Which province has Wuhan as its capital?", "answers": ["Hubei"], "title": "Hubei"},
+        {"question": "What is the capital of France?", "answers": ["Paris"], "title": "Paris"}]
+
+
+def test_answer_scores_by_hand():
+    answers = [rag.Answer(ROWS[0]["question"], "Wuhan", PASSAGES[:1]),
+               rag.Answer(ROWS[1]["question"], "Hubei province", PASSAGES[:1]),
+               rag.Answer(ROWS[2]["question"], "Lyon", PASSAGES[:1])]
+    # EM: 1, 0, 0; F1: 1, 2/3 (P = 1/2, R = 1), 0; recall@1 by title: Wuhan only.
+    scores = rag.answer_scores(answers, ROWS, k=1)
+    assert scores == pytest.approx({"exact_match": 1 / 3, "f1": (1 + 2 / 3) / 3, "recall@1": 1 / 3})
+    assert list(rag.answer_scores(answers, ROWS, k=0)) == ["exact_match", "f1"]  # closed-book: no recall
+    with pytest.raises(CourseError, match="2 answers for 3 questions"):
+        rag.answer_scores(answers[:2], ROWS, k=1)
+
+
+def test_evaluate_scores_the_pipeline_and_keeps_its_answers_when_asked():
+    pipeline = rag.RAGPipeline(TwoPassages(), Parrot("Wuhan [1]"), DOCUMENTS, k=2)
+    result = rag.evaluate(pipeline, ROWS, batch_size=2, progress=False, keep_answers=True)
+    answers = result.pop("answers")
+    assert [a.answer for a in answers] == ["Wuhan"] * 3 and answers[0].cited == [1]
+    assert list(result) == ["questions", "k", "exact_match", "f1", "seconds_per_question", "recall@2"]
+    assert result["questions"] == 3 and result["k"] == 2
+    assert {name: result[name] for name in ("exact_match", "f1", "recall@2")} == rag.answer_scores(answers, ROWS, 2)
+    assert result["recall@2"] == pytest.approx(2 / 3)  # Paris was never retrieved
+    assert "answers" not in rag.evaluate(pipeline, ROWS, progress=False)
 
 
 def test_candidate_scores_prefer_the_right_answer():
@@ -123,13 +152,6 @@ def test_candidate_scores_equal_scoring_each_candidate_alone():
 def test_unknown_answer_mode():
     with pytest.raises(CourseError, match="unknown answer mode"):
         rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="guess")
-
-
-def test_choose_mode_skips_titles_the_question_already_names():
-    pipeline = rag.make_pipeline("bm25", k=3, answer_mode="choose")
-    answer = pipeline.ask("What is the capital of Hubei?")
-    assert answer.answer != "Hubei"
-    assert "Hubei" in [passage.title for passage in answer.passages]  # retrieved, but not an answer
 
 
 def test_batched_answers_equal_one_at_a_time_and_leave_the_tokenizer_alone():

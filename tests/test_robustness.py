@@ -141,7 +141,7 @@ def test_leave_one_out_equals_scoring_each_prompt_alone(tiny_lm):
     found = passages()
 
     def alone(subset):
-        text = robustness.chat_text(tokenizer, rag.chat_messages("Smallest planet?", subset))
+        text = rag.chat_text(tokenizer, rag.chat_messages("Smallest planet?", subset))
         with torch.no_grad():
             return sequence_log_probs(model, tokenizer, [text], ["Mercury"]).item()
 
@@ -155,7 +155,7 @@ def test_leave_one_out_equals_scoring_each_prompt_alone(tiny_lm):
 
 def test_gradient_x_input_matches_the_hand_computation_and_leaves_the_model_as_it_was(tiny_lm):
     model, tokenizer = tiny_lm
-    prompt = robustness.chat_text(tokenizer, rag.chat_messages("Smallest planet?", passages()))
+    prompt = rag.chat_text(tokenizer, rag.chat_messages("Smallest planet?", passages()))
     tokens, scores = robustness.gradient_x_input(model, tokenizer, prompt, "Mercury")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer("Mercury", add_special_tokens=False)["input_ids"]
@@ -175,7 +175,7 @@ def test_gradient_x_input_matches_the_hand_computation_and_leaves_the_model_as_i
 def test_passage_token_spans_cover_each_passage_line(tiny_lm):
     _, tokenizer = tiny_lm
     found = passages()
-    prompt = robustness.chat_text(tokenizer, rag.chat_messages("Smallest planet?", found))
+    prompt = rag.chat_text(tokenizer, rag.chat_messages("Smallest planet?", found))
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     spans = robustness.passage_token_spans(tokenizer, prompt, found)
     assert [a < b for a, b in spans] == [True] * 3 and spans[0][1] <= spans[1][0] <= spans[2][0]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ragutils import seq2seq
+from ragutils import models, seq2seq
+from ragutils.tools import store
 
 MASK = 4
 TEXTS = [
@@ -63,7 +64,7 @@ def test_collate_pads_inputs_and_ignores_label_padding():
     assert batch["labels"].tolist() == [[0, 7, 2], [0, 2, -100]]
 
 
-def test_a_tiny_bart_learns_and_survives_the_cache(tokenizer, tmp_path):
+def test_a_tiny_bart_learns_and_survives_the_cache(tokenizer, tmp_path, monkeypatch):
     import torch
     from transformers import AutoModelForSeq2SeqLM, BartForConditionalGeneration
 
@@ -76,25 +77,25 @@ def test_a_tiny_bart_learns_and_survives_the_cache(tokenizer, tmp_path):
     assert len(history) == 40
     assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5])
 
-    folder = tmp_path / "model"
-    assert not seq2seq.pretrained_seq2seq_ready(folder=folder)
-    seq2seq.save(model, tokenizer, history, {"fingerprint": "abc"}, folder=folder)
-    seq2seq.save(model, tokenizer, history, {"fingerprint": "abc"}, folder=folder)  # replaces cleanly
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folders left behind
-    assert seq2seq.pretrained_seq2seq_ready("abc", folder=folder)
-    assert not seq2seq.pretrained_seq2seq_ready("other", folder=folder)
-    assert seq2seq.load_history(folder) == pytest.approx(history, abs=1e-5)
+    monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
+    name = models.SEQ2SEQ_DIR
+    assert not store.ready(name)
+    store.save(model, tokenizer, name, "abc", losses=history)
+    folder = store.save(model, tokenizer, name, "abc", losses=history)  # replaces cleanly
+    assert sorted(p.name for p in folder.parent.iterdir()) == [name]  # no staging folders left behind
+    assert store.ready(name, "abc")
+    assert not store.ready(name, "other")
+    assert store.losses(name) == pytest.approx(history, abs=1e-5)
     reloaded = AutoModelForSeq2SeqLM.from_pretrained(folder)
     text = ["Paris is the capital"]
     assert seq2seq.generate(reloaded, tokenizer, text, max_new_tokens=4) == \
         seq2seq.generate(model, tokenizer, text, max_new_tokens=4)
 
 
-def test_smooth_and_lead():
+def test_smooth():
     assert seq2seq.smooth([1.0, 3.0, 5.0, 7.0], window=2) == [1.0, 2.0, 4.0, 6.0]
-    assert seq2seq.lead("one two three four", 2) == "one two"
 
 
 def test_fingerprint_is_stable_and_order_free():
-    assert seq2seq.fingerprint({"a": 1, "b": [2]}) == seq2seq.fingerprint({"b": [2], "a": 1})
-    assert seq2seq.fingerprint({"a": 1}) != seq2seq.fingerprint({"a": 2})
+    assert store.fingerprint({"a": 1, "b": [2]}) == store.fingerprint({"b": [2], "a": 1})
+    assert store.fingerprint({"a": 1}) != store.fingerprint({"a": 2})

@@ -1,9 +1,20 @@
-"""ragutils.text: the shared tokeniser, query validation and word-window chunking."""
+"""ragutils.text: the shared tokeniser, query validation, chunking, sentence splitting and lead baselines."""
 
 import pytest
 
 from ragutils.errors import CourseError
-from ragutils.text import ENGLISH_STOPWORDS, chunk_words, tokenize, tokenize_many, validate_query
+from ragutils.text import (
+    ENGLISH_STOPWORDS,
+    chunk_words,
+    first_sentence,
+    lead_sentences,
+    lead_words,
+    split_dictionary_sentences,
+    split_sentences,
+    tokenize,
+    tokenize_many,
+    validate_query,
+)
 
 
 @pytest.mark.parametrize("text, tokens", [
@@ -91,3 +102,72 @@ def test_chunk_words_keeps_punctuation_and_normalises_space():
 def test_chunk_words_refuses_bad_arguments(size, overlap, message):
     with pytest.raises(CourseError, match=message):
         chunk_words(WORDS, size, overlap)
+
+
+# --- sentences: three rules, each with its own name -----------------------------------------
+
+
+def test_split_sentences():
+    text = "Paris is the capital of France. It has 2.1 million people! Does it rain? \"Yes\", often."
+    assert split_sentences(text) == [
+        "Paris is the capital of France.", "It has 2.1 million people!", "Does it rain?", "\"Yes\", often."]
+
+
+def test_split_dictionary_sentences():
+    assert split_dictionary_sentences("One. Two? “Three!” Four\n\nFive") == \
+        ["One.", "Two?", "“Three!”", "Four", "Five"]
+    assert split_dictionary_sentences("It costs 3.5 dollars. Cheap.") == ["It costs 3.5 dollars.", "Cheap."]
+    assert split_dictionary_sentences("   ") == []
+    # A sense number (with its part of speech) opens the next sentence instead of standing alone.
+    assert split_dictionary_sentences(
+        "cruft: [from crufty]\n\n1. n. A mess. It grows.\n\n2. vt. To mess up.\n\n3.") == \
+        ["cruft: [from crufty]", "1. n. A mess.", "It grows.", "2. vt. To mess up.", "3."]
+
+
+def test_first_sentence_skips_abbreviations_and_initials():
+    assert first_sentence("J. R. R. Tolkien was an English writer. He wrote.") == \
+        "J. R. R. Tolkien was an English writer."
+    assert first_sentence("Dr. Smith arrived in the U.S. Navy. He sat.") == "Dr. Smith arrived in the U.S. Navy."
+    assert first_sentence("It costs 3.5 dollars. Cheap.") == "It costs 3.5 dollars."
+    assert first_sentence("Ends here.") == "Ends here."
+    assert first_sentence("No end mark") is None
+
+
+@pytest.mark.parametrize("text, simple, dictionary, first", [
+    # an abbreviation or an initial: only first_sentence knows them
+    ("Dr. Smith arrived. He sat.", ["Dr.", "Smith arrived.", "He sat."], ["Dr.", "Smith arrived.", "He sat."],
+     "Dr. Smith arrived."),
+    # a closing quote after the end mark, and a curly opening quote: only the dictionary rule splits
+    ("One. Two? “Three!” Four", ["One.", "Two? “Three!” Four"], ["One.", "Two?", "“Three!”", "Four"], "One."),
+    # a blank line ends a sentence only for the dictionary rule
+    ("One\n\nTwo", ["One\n\nTwo"], ["One", "Two"], None),
+    # a sense number opens the next sentence only for the dictionary rule
+    ("cruft\n\n1. n. A mess. It grows.", ["cruft\n\n1. n.", "A mess.", "It grows."],
+     ["cruft", "1. n. A mess.", "It grows."], "cruft\n\n1. n."),
+])
+def test_the_three_sentence_rules_differ(text, simple, dictionary, first):
+    assert split_sentences(text) == simple
+    assert split_dictionary_sentences(text) == dictionary
+    assert first_sentence(text) == first
+
+
+# --- lead baselines ---------------------------------------------------------------------------
+
+TEXT = "Python is a language. It was created by Guido van Rossum. It is popular.\n\nA second paragraph."
+
+
+def test_lead_words():
+    assert lead_words("one two three four", 2) == "one two"
+    assert lead_words("  one\n two  ", 5) == "one two"
+
+
+def test_lead_sentences_keeps_whole_sentences_within_the_budget():
+    assert lead_sentences(TEXT, 4) == "Python is a language."
+    assert lead_sentences(TEXT, 11) == "Python is a language. It was created by Guido van Rossum."
+    assert lead_sentences(TEXT, 100).endswith("It is popular. A second paragraph.")
+
+
+def test_lead_sentences_cuts_a_long_first_sentence_and_refuses_no_budget():
+    assert lead_sentences(TEXT, 2) == "Python is"
+    with pytest.raises(CourseError):
+        lead_sentences(TEXT, 0)

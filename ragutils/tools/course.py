@@ -16,15 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REPO, REPO_URL
-from .config import REPO_ROOT
-from .errors import CourseError
+from .. import REPO, REPO_URL
+from ..config import REPO_ROOT
+from ..errors import CourseError
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BUILD_DIR = REPO_ROOT / "build"
 
 # Environment of every notebook kernel, for `ragutils course` and for nbval alike
-# (tests/conftest.py uses the same dict), so committed outputs are reproducible:
+# (the root conftest.py uses the same dict), so committed outputs are reproducible:
 # no progress bars (their timings vary, and a cold cache shows bars that a warm
 # one does not), no tokenizer fork warnings.
 KERNEL_ENV = {
@@ -146,9 +146,9 @@ def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
         # kernel process's stderr only carries start-up chatter, so silence it.
         client.execute(stderr=subprocess.DEVNULL)
     except CellExecutionError as failure:
-        error = _last_error_line(str(failure))
+        error = last_error_line(str(failure))
     except (CellTimeoutError, DeadKernelError) as failure:
-        error = f"{type(failure).__name__}: {_last_error_line(str(failure))}"
+        error = f"{type(failure).__name__}: {last_error_line(str(failure))}"
     seconds = time.perf_counter() - start
     (build_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (build_dir / "html").mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
     return NotebookRun(path.name, seconds, error)
 
 
-def _last_error_line(message: str) -> str:
+def last_error_line(message: str) -> str:
     """The line of a kernel error report that names the exception."""
     plain = re.sub(r"\x1b\[[0-9;]*m", "", message)  # strip terminal colours
     lines = [line.strip() for line in plain.splitlines() if line.strip()]

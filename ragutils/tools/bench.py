@@ -1,17 +1,22 @@
-"""Side-by-side benchmarks of the course's own code against the reference libraries."""
+"""Speed benchmarks: the course's own code side by side with the reference libraries.
+
+``ragutils bench bm25|dense|decoding`` (and notebook 02, for BM25) print these tables;
+each benchmark says in comments how it makes the comparison fair (same inputs, one
+thread, best of several rounds). The RAG quality table is ``bench_rag``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import CourseError
+from ..errors import CourseError
+from ..metrics import same_ranking
 
 T = TypeVar("T")
 Ranked = list[tuple[np.ndarray, np.ndarray]]  # (document positions, scores), one pair per query
@@ -70,26 +75,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def same_ranking(
-    positions: Sequence[int], scores: Sequence[float], other_positions: Sequence[int],
-    other_scores: Sequence[float], rtol: float = 1e-5,
-) -> bool:
-    """Whether two ranked lists agree: same scores (to rtol), same documents but for the order of ties."""
-    if len(positions) != len(other_positions) or not np.allclose(scores, other_scores, rtol=rtol, atol=0):
-        return False
-    # Walk through groups of equal scores: each must hold the same documents, except
-    # the last, whose ties may go on past k and be cut differently.
-    start = 0
-    while start < len(positions):
-        end = start + 1
-        while end < len(positions) and abs(scores[end] - scores[start]) <= rtol * abs(scores[start]):
-            end += 1
-        if end < len(positions) and set(positions[start:end]) != set(other_positions[start:end]):
-            return False
-        start = end
-    return True
-
-
 def bm25_queries(descriptions: Sequence[str], n_queries: int, seed: int) -> list[str]:
     """`n_queries` article descriptions drawn at random (with a seed), as benchmark queries."""
     # Descriptions ("Art movement", "Chemical element with atomic number 66") are
@@ -117,9 +102,9 @@ def bench_bm25(
     import bm25s
     import rank_bm25
 
-    from .bm25 import BM25Index
-    from .data import load_corpus
-    from .text import tokenize_many
+    from ..bm25 import BM25Index
+    from ..data import load_corpus
+    from ..text import tokenize_many
 
     if n_queries < 1 or rank_bm25_queries < 1 or repeats < 1:
         raise CourseError("n_queries, rank_bm25_queries and repeats must be >= 1")
@@ -217,10 +202,10 @@ def bench_dense(
     nprobes: Sequence[int] = (8, 16, 32, 64), ef_searches: Sequence[int] = (16, 32, 64, 128),
 ) -> list[dict[str, Any]]:
     """Passages encoded per second, and exact vs IVF vs HNSW search (recall@k, queries/s) on n_vectors vectors."""
-    # The set-up (ragutils.dense; the same data and indexes as notebook 03):
+    # The set-up (the same data and indexes as notebook 03):
     # - encoding: `encode_passages` wiki passages drawn at random (seeded), batches of 64,
     #   truncated at 256 tokens, torch limited to each thread count in turn; best of `encode_repeats`.
-    # - search: dense.scaling_vectors(n_vectors): real embeddings of every passage and
+    # - search: faiss_scaling.scaling_vectors(n_vectors): real embeddings of every passage and
     #   sentence of the three corpora, topped up with noisy copies of them (see its
     #   docstring). Indexes: IndexFlatIP (exact), IVF (nlist 1024), HNSW (M 32), built
     #   once with one thread and cached; build_s is the time measured when the cache was
@@ -232,8 +217,8 @@ def bench_dense(
     # Imported here: torch and faiss are only needed when benchmarking dense retrieval.
     import torch
 
-    from . import dense
-    from .data import load_split
+    from .. import dense, embeddings, faiss_index, faiss_scaling
+    from ..data import load_split
 
     if min(n_queries, encode_passages, repeats, encode_repeats) < 1 or not threads:
         raise CourseError("n_queries, encode_passages and the repeats must be >= 1, "
@@ -241,7 +226,7 @@ def bench_dense(
     rows: list[dict[str, Any]] = []
 
     encoder = dense.Encoder()
-    _, passages = dense.passage_texts("wiki")
+    _, passages = embeddings.passage_texts("wiki")
     sample = random.Random(seed).sample(passages, min(encode_passages, len(passages)))
     torch_threads = torch.get_num_threads()
     try:
@@ -256,18 +241,18 @@ def bench_dense(
     finally:
         torch.set_num_threads(torch_threads)
 
-    scale = dense.scaling_vectors(n_vectors, encoder=encoder)
-    queries = dense.encode_cached(load_split("retrieval")["test"]["query"], "retrieval-test-queries",
+    scale = faiss_scaling.scaling_vectors(n_vectors, encoder=encoder)
+    queries = embeddings.encode_cached(load_split("retrieval")["test"]["query"], "retrieval-test-queries",
                                   encoder=encoder)[:n_queries]
     built = {
-        "flat": dense.cached_index(scale.vectors, scale.key, "flat"),
-        "ivf": dense.cached_index(scale.vectors, scale.key, "ivf", nlist=1024, nprobe=16),
-        "hnsw": dense.cached_index(scale.vectors, scale.key, "hnsw", M=32, ef_construction=80),
+        "flat": faiss_scaling.cached_index(scale.vectors, scale.key, "flat"),
+        "ivf": faiss_scaling.cached_index(scale.vectors, scale.key, "ivf", nlist=1024, nprobe=16),
+        "hnsw": faiss_scaling.cached_index(scale.vectors, scale.key, "hnsw", M=32, ef_construction=80),
     }
-    memory = {kind: dense.index_bytes(index) / index.ntotal for kind, (index, _) in built.items()}
+    memory = {kind: faiss_index.index_bytes(index) / index.ntotal for kind, (index, _) in built.items()}
     task = f"search {len(scale.vectors):,} vectors ({scale.real:,} real)"
-    with dense.faiss_threads(1):
-        _, exact = dense.search_index(built["flat"][0], queries, k)
+    with faiss_index.faiss_threads(1):
+        _, exact = faiss_index.search_index(built["flat"][0], queries, k)
     knobs = {"flat": ("", [None]), "ivf": ("nprobe", nprobes), "hnsw": ("ef_search", ef_searches)}
     for n_threads in threads:
         exact_qps = None
@@ -275,12 +260,12 @@ def bench_dense(
             index, build_s = built[kind]
             for value in values:
                 if value is not None:
-                    dense.set_search_params(index, **{param: value})
-                qps, found = dense.timed_search(index, queries, k, threads=n_threads, repeat=repeats)
+                    faiss_index.set_search_params(index, **{param: value})
+                qps, found = faiss_index.timed_search(index, queries, k, threads=n_threads, repeat=repeats)
                 exact_qps = exact_qps or qps
                 rows.append({"task": task, "index": kind, "setting": f"{param}={value}" if param else "exact",
                              "threads": n_threads, "build_s": build_s, "bytes_per_vector": memory[kind],
-                             f"recall_at_{k}": dense.ann_recall(found, exact), "queries_per_s": qps,
+                             f"recall_at_{k}": faiss_index.ann_recall(found, exact), "queries_per_s": qps,
                              "speedup_vs_exact": qps / exact_qps})
     return rows
 
@@ -305,8 +290,8 @@ def bench_decoding(new_tokens: int = 64, beam_tokens: int = 32, num_beams: int =
     #   our torch.Generator and generate's global generator, seeded alike).
     import torch
 
-    from . import decoding, models
-    from .rag import chat_text
+    from .. import decoding, models
+    from ..rag import chat_text
 
     if new_tokens < 1 or beam_tokens < 1 or num_beams < 1 or repeats < 1:
         raise CourseError("new_tokens, beam_tokens, num_beams and repeats must be >= 1")
@@ -366,63 +351,3 @@ def bench_decoding(new_tokens: int = 64, beam_tokens: int = 32, num_beams: int =
                 "same_tokens": bool(torch.equal(ours_ids, theirs_ids)) if library == "ragutils" else None,
             })
     return rows
-
-
-# ---------------------------------------------------------------------------
-# RAG: closed-book against RAG, per retriever, k and answer mode
-# ---------------------------------------------------------------------------
-
-
-# The rows of the README's RAG table. Free generation scores 0 exact match with every
-# retriever and k (the small generator answers in sentences), so it is measured with
-# BM25 only; choosing among the retrieved titles is measured with every retriever.
-RAG_ROWS = (("bm25", "generate"), ("bm25", "choose"), ("dense", "choose"), ("hybrid", "choose"))
-
-
-def qa_sample(split: str = "test", n_questions: int | None = 200, seed: int = 0) -> list[dict[str, Any]]:
-    """A seeded random sample of n questions of a QA split (all of them for None), in file order."""
-    from . import data
-
-    rows = data._read_jsonl(data.data_dir() / "derived" / "qa" / f"{split}.jsonl")
-    if n_questions is None or n_questions >= len(rows):
-        return rows
-    keep = set(random.Random(seed).sample(range(len(rows)), n_questions))
-    return [row for position, row in enumerate(rows) if position in keep]
-
-
-def bench_rag(split: str = "test", n_questions: int | None = 200, ks: Sequence[int] = (1, 3, 5),
-              rows: Sequence[tuple[str, str]] = RAG_ROWS, seed: int = 0, progress: bool = True,
-              ) -> list[dict[str, Any]]:
-    """Exact match and F1 on QA questions: closed-book, then RAG per (retriever, answer mode) and k.
-
-    One generator and one instance of each retriever serve every row, so the rows
-    differ only in what they name. The questions are a seeded sample of the split
-    (`n_questions`, None for all): about 2 s of CPU per question and row.
-    """
-    from . import data, models, rag
-
-    if any(k < 1 for k in ks):
-        raise CourseError("every k must be >= 1 (closed-book is its own row)")
-    questions = qa_sample(split, n_questions, seed)
-    model, tokenizer = models.load("generator")
-    generator = rag.ChatGenerator(model, tokenizer)
-    records = data.wiki_records()
-    documents = rag.wiki_documents(records)
-
-    def measure(name: str, k: int, mode: str, pipeline: rag.RAGPipeline) -> dict[str, Any]:
-        result = rag.evaluate(pipeline, questions, progress=progress)
-        row = {"retriever": name, "answer": mode, "k": k, "questions": result["questions"],
-               "exact_match": result["exact_match"], "f1": result["f1"],
-               "recall@k": result.get(f"recall@{k}"), "s_per_question": result["seconds_per_question"]}
-        if progress:  # each row as it is done: the whole table takes a while
-            print(format_table([row]).splitlines()[-1], file=sys.stderr, flush=True)
-        return row
-
-    table = [measure("closed-book", 0, "generate", rag.RAGPipeline(None, generator, documents, k=0))]
-    retrievers: dict[str, rag.Retriever] = {}
-    for name, mode in rows:
-        if name not in retrievers:
-            retrievers[name] = rag.make_retriever(name, records)
-        for k in ks:
-            table.append(measure(name, k, mode, rag.RAGPipeline(retrievers[name], generator, documents, k, mode)))
-    return table

@@ -7,26 +7,29 @@ a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question with cited passages."""
-    import json
     import warnings
 
-    from . import rag
+    from .. import rag
+    from . import wiki_rag
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         question = rag.clean_question(args.question)  # fails fast, before any model loads
     for warning in caught:
         print(f"ragutils: warning: {warning.message}", file=sys.stderr)
-    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
+    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
     answer = pipeline.ask(question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -40,12 +43,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate the RAG pipeline (or the closed-book generator) on a QA file."""
-    import json
+    from .. import rag
+    from . import wiki_rag
 
-    from . import rag
-
-    rows = rag.read_qa_file(args.qa)  # fails fast, before any model loads
-    pipeline = rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
+    rows = read_qa_file(args.qa)  # fails fast, before any model loads
+    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
     result = rag.evaluate(pipeline, rows, progress=not args.json)
     if args.json:
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
@@ -56,21 +58,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
+    """Rows {"id", "question", "answers": [...], optional "title"} from a JSON Lines file, checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"QA file not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CourseError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise CourseError(f"{path}:{number}: a row must be a JSON object")
+            missing = [key for key in ("id", "question", "answers") if key not in row]
+            if missing:
+                raise CourseError(f"{path}:{number}: missing {', '.join(missing)}")
+            answers = row["answers"]
+            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+                raise CourseError(f"{path}:{number}: answers must be a non-empty list of strings")
+            if not isinstance(row["question"], str) or not row["question"].strip():
+                raise CourseError(f"{path}:{number}: empty question")
+            rows.append(row)
+    if not rows:
+        raise CourseError(f"QA file has no rows: {path}")
+    return rows
+
+
 BENCHMARKS = ("bm25", "dense", "decoding")  # `ragutils bench all`: minutes each
 SLOW_BENCHMARKS = ("rag",)  # run by name only: the RAG table takes about half an hour
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run benchmarks side by side and print their tables (markdown, as in the README)."""
-    from . import bench
+    from . import bench, bench_rag
 
+    runs = {"bm25": bench.bench_bm25, "dense": bench.bench_dense, "decoding": bench.bench_decoding,
+            "rag": bench_rag.bench_rag}
     names = BENCHMARKS if args.which == "all" else (args.which,)
     for name in names:
-        run = getattr(bench, f"bench_{name}", None)
-        if run is None:
-            raise CourseError(f"the {name} benchmark is not part of this version of ragutils")
         print(f"## {name}\n")
-        print(bench.format_table(run()))
+        print(bench.format_table(runs[name]()))
         print()
     return 0
 
@@ -92,9 +123,9 @@ def cmd_course(args: argparse.Namespace) -> int:
 
 def cmd_data_build(args: argparse.Namespace) -> int:
     """Rebuild data/ from its sources."""
-    from . import data
+    from . import data_build
 
-    counts = data.build()
+    counts = data_build.build()
     for name, count in counts.items():
         print(f"{name:<32} {count:>7,}")
     return 0
@@ -102,7 +133,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 def cmd_data_info(args: argparse.Namespace) -> int:
     """Print the number of rows of every corpus and derived set."""
-    from . import data
+    from .. import data
 
     for name in data.CORPORA:
         print(f"{name:<16} {len(data.load_corpus(name)):>7,}")
@@ -114,7 +145,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List the models of a profile; with --prepare, load each once to fill the caches."""
-    from . import models
+    from .. import models
 
     roles = args.roles or list(models.ROLES)
     specs = {role: models.spec(role, args.profile) for role in roles}  # checks every name first
@@ -130,7 +161,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
     """The options that choose the RAG pipeline, shared by `ask` and `eval`."""
-    from .rag import ANSWER_MODES, RETRIEVERS
+    from ..rag import ANSWER_MODES
+    from ..rag import RETRIEVERS
 
     parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(RETRIEVERS)} (default bm25)")
     parser.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
@@ -191,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.profile:
-        from .models import resolve_profile
+        from ..models import resolve_profile
 
         try:
             os.environ["RAGUTILS_PROFILE"] = resolve_profile(args.profile)

@@ -1,0 +1,16 @@
+"""The course's machinery, which teaches nothing by itself.
+
+The notebooks learn from the concept modules one level up; what sits here runs the
+course, measures it and makes its files:
+
+- ``store``: the one store of trained artefacts (models, adapters, encodings, indexes):
+  fingerprints, checksums, atomic writes, one folder layout, ``ready`` / ``save`` / ``load``.
+- ``cli``: the ``ragutils`` command line (also ``python -m ragutils``).
+- ``course``: runs the notebooks headless and keeps their Colab cells in step.
+- ``wiki_rag``: the RAG over the wiki assembled by name (documents, retrievers, pipeline)
+  that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
+- ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table.
+- building data/ from its sources: ``data_build`` (the build), ``sources`` (the pinned
+  archives), ``dictd``, ``rst`` (two source formats), ``derived`` (the derived sets),
+  ``data_readmes`` (the READMEs of data/).
+"""
