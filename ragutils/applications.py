@@ -70,10 +70,7 @@ def long_answer_messages(question: str, passages: Sequence[Passage],
 
 
 def summary_messages(passages: Sequence[Passage], max_words: int = 64) -> list[dict[str, str]]:
-    """A chat prompt that asks for a summary of a group of numbered passages.
-
-    Derived in notebook 13, section 2.
-    """
+    """A chat prompt that asks for a summary of a group of numbered passages. Derived in notebook 13, section 2."""
     if not passages:
         raise CourseError("nothing to summarise: give at least one passage")
     return [{"role": "system", "content": SUMMARY_SYSTEM_PROMPT},

@@ -38,29 +38,23 @@ Conventions, the same in every function of this module:
   chooses what to do: "zero" (default) clips it to 0, so such terms are
   ignored; "epsilon" replaces it by epsilon x the mean idf of the vocabulary,
   exactly as `rank_bm25.BM25Okapi` does; "keep" leaves it negative (classic
-  Robertson-Sparck Jones). The epsilon floor misbehaves in two ways: it ranks a
-  term found in 60% of documents (idf = epsilon x mean idf, about 2 on the
-  course wiki) far above a term found in 49% (idf close to 0), which is
-  backwards; and on a small or repetitive corpus the mean idf is itself
-  negative, so the "floor" is negative (a one-document corpus scores every
-  match below zero). Lucene, BM25L, BM25+ and ATIRE have idf >= 0 by
-  construction, so every mode gives them the same scores.
+  Robertson-Sparck Jones). The epsilon floor ranks a term in 60% of the
+  documents far above one in 49%, and on a small corpus the "floor" is itself
+  negative (notebook 02, sections 4.3 and 4.4). Lucene, BM25L, BM25+ and ATIRE
+  have idf >= 0 by construction, so every mode gives them the same scores.
 - Search results are the top k of the full ranking, truncated where scores
   stop being positive: a document that shares no term with the query (score 0)
   is never returned, so a query that matches nothing gets an empty list rather
   than k arbitrary documents. Ties are broken by document position, so equal
   scores come out in corpus order and results are deterministic.
 
-Speed: the index computes idf(t) x tfc for every (term, document) pair once,
-into a sparse term x document matrix. Scoring a batch of queries is then a
-product of sparse matrices, (queries x terms counts) @ (terms x documents
-scores), and `top_k` skips most of even that work without changing the answer
-(see `BM25Index._top_k_batch`).
+Speed: `BM25Index` computes idf(t) x tfc for every (term, document) pair once, so
+a batch of queries is one sparse product, (queries x terms counts) @ (terms x
+documents scores), and `top_k` skips most of even that exactly (`_top_k_batch`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -68,6 +62,7 @@ import numpy as np
 from scipy import sparse
 
 from .errors import CourseError
+from .retriever import Ranking, check_k
 from .text import tokenize_many, validate_query
 
 VARIANTS = ("okapi", "lucene", "bm25l", "bm25+", "atire")
@@ -84,15 +79,16 @@ COMMON_TABLE_CELLS = 8_000_000
 QUERY_BATCH = 1024
 
 
-# ----------------------------------------------------------------------------
-# Checking parameters
-# ----------------------------------------------------------------------------
+# --- checking parameters --------------------------------------------------------------------------
 
 
 def check_parameters(
     variant: str, k1: float, b: float, delta: float | None, negative_idf: str, epsilon: float
 ) -> float:
-    """The delta to use for `variant`, after checking every BM25 parameter (CourseError if one is wrong)."""
+    """The delta to use for `variant`, after checking every BM25 parameter (CourseError if one is wrong).
+
+    Used in notebook 02.
+    """
     if variant not in VARIANTS:
         raise CourseError(f"unknown BM25 variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     if not k1 >= 0:
@@ -115,13 +111,14 @@ def check_parameters(
     return 0.0
 
 
-# ----------------------------------------------------------------------------
-# The formulas, one function per idea (vectorised over numpy arrays)
-# ----------------------------------------------------------------------------
+# --- the formulas, one function per idea (vectorised over numpy arrays) ---------------------------
 
 
 def idf(doc_freq: np.ndarray | int, n_docs: int, variant: str) -> np.ndarray:
-    """The inverse document frequency of terms found in `doc_freq` (>= 1) of `n_docs` documents."""
+    """The inverse document frequency of terms found in `doc_freq` (>= 1) of `n_docs` documents.
+
+    Derived in notebook 02, section 2.2.
+    """
     n = np.asarray(doc_freq, dtype=np.float64)
     N = float(n_docs)
     # Differences of logarithms where `rank_bm25` writes them that way, so that the
@@ -140,7 +137,10 @@ def idf(doc_freq: np.ndarray | int, n_docs: int, variant: str) -> np.ndarray:
 
 
 def floor_negative_idf(idf_values: np.ndarray, mode: str = "zero", epsilon: float = 0.25) -> np.ndarray:
-    """The idf of a whole vocabulary with negative values clipped to 0, floored as rank_bm25 does, or kept."""
+    """The idf of a whole vocabulary with negative values clipped to 0, floored as rank_bm25 does, or kept.
+
+    Derived in notebook 02, section 4.1.
+    """
     idf_values = np.asarray(idf_values, dtype=np.float64)
     if mode == "keep":
         return idf_values
@@ -157,20 +157,20 @@ def floor_negative_idf(idf_values: np.ndarray, mode: str = "zero", epsilon: floa
 
 
 def length_norm(doc_len: np.ndarray | float, avg_doc_len: float, b: float) -> np.ndarray:
-    """How long each document is relative to the average, softened by b: 1 - b + b |d| / avgdl."""
+    """How long each document is relative to the average, softened by b: 1 - b + b |d| / avgdl.
+
+    Derived in notebook 02, section 2.4.
+    """
     return 1.0 - b + b * np.asarray(doc_len, dtype=np.float64) / avg_doc_len
 
 
-def term_frequency_component(
-    tf: np.ndarray | float,
-    doc_len: np.ndarray | float,
-    avg_doc_len: float,
-    variant: str,
-    k1: float = 1.5,
-    b: float = 0.75,
-    delta: float | None = None,
-) -> np.ndarray:
-    """The saturating term-frequency factor of each (tf, document length) pair; 0 where tf = 0."""
+def term_frequency_component(tf: np.ndarray | float, doc_len: np.ndarray | float, avg_doc_len: float,
+                             variant: str, k1: float = 1.5, b: float = 0.75,
+                             delta: float | None = None) -> np.ndarray:
+    """The saturating term-frequency factor of each (tf, document length) pair; 0 where tf = 0.
+
+    Derived in notebook 02, section 2.5.
+    """
     delta = check_parameters(variant, k1, b, delta, "zero", 0.0)
     tf = np.asarray(tf, dtype=np.float64)
     norm = length_norm(doc_len, avg_doc_len, b)
@@ -195,89 +195,55 @@ def term_frequency_component(
     return np.where(present, tfc, 0.0)
 
 
-# ----------------------------------------------------------------------------
-# The reference: one query, one document at a time, in plain Python
-# ----------------------------------------------------------------------------
+# --- the reference: one query, one document at a time, with the formulas above --------------------
 
 
-def bm25_scores_loop(
-    query_tokens: Sequence[str],
-    docs_tokens: Sequence[Sequence[str]],
-    variant: str = "lucene",
-    k1: float = 1.5,
-    b: float = 0.75,
-    delta: float | None = None,
-    negative_idf: str = "zero",
-    epsilon: float = 0.25,
-) -> list[float]:
-    """The BM25 score of every document for one query, computed the slow and obvious way."""
-    delta = check_parameters(variant, k1, b, delta, negative_idf, epsilon)
+def bm25_scores_loop(query_tokens: Sequence[str], docs_tokens: Sequence[Sequence[str]], variant: str = "lucene",
+                     k1: float = 1.5, b: float = 0.75, delta: float | None = None, negative_idf: str = "zero",
+                     epsilon: float = 0.25) -> list[float]:
+    """The BM25 score of every document for one query, the slow and obvious way: one document at a time.
+
+    Derived in notebook 02, section 5.
+    """
+    check_parameters(variant, k1, b, delta, negative_idf, epsilon)
     if len(docs_tokens) == 0:
         raise CourseError("cannot score an empty corpus: give at least one document")
     N = len(docs_tokens)
     avgdl = sum(len(doc) for doc in docs_tokens) / N
     # n(t): in how many documents each term occurs (a set counts a document once).
     doc_freq = Counter(term for doc in docs_tokens for term in set(doc))
-
-    def idf_of(n: int) -> float:
-        if variant == "okapi":
-            return math.log((N - n + 0.5) / (n + 0.5))
-        if variant == "lucene":
-            return math.log(1 + (N - n + 0.5) / (n + 0.5))
-        if variant == "bm25l":
-            return math.log((N + 1) / (n + 0.5))
-        if variant == "bm25+":
-            return math.log((N + 1) / n)
-        return math.log(N / n)  # atire
-
-    term_idf = {term: idf_of(n) for term, n in doc_freq.items()}
-    if negative_idf == "zero":
-        term_idf = {term: max(value, 0.0) for term, value in term_idf.items()}
-    elif negative_idf == "epsilon" and term_idf:
-        floor = epsilon * sum(term_idf.values()) / len(term_idf)
-        term_idf = {term: (floor if value < 0 else value) for term, value in term_idf.items()}
+    floored = floor_negative_idf(idf(list(doc_freq.values()), N, variant), negative_idf, epsilon)
+    term_idf = dict(zip(doc_freq, floored.tolist()))
+    # Every occurrence of a query term counts; a term in no document weighs nothing.
+    weights = [term_idf.get(term, 0.0) for term in query_tokens]
 
     scores = []
     for doc in docs_tokens:
         counts = Counter(doc)
-        norm = 1 - b + b * len(doc) / avgdl if avgdl > 0 else 1.0
+        tf = [counts[term] for term in query_tokens]
+        if not any(tf):
+            scores.append(0.0)
+            continue
+        tfc = term_frequency_component(tf, len(doc), avgdl, variant, k1, b, delta).tolist()
         score = 0.0
-        for term in query_tokens:  # every occurrence counts
-            tf = counts.get(term, 0)
-            if tf == 0:
-                continue
-            if variant in ("okapi", "atire"):
-                tfc = (k1 + 1) * tf / (tf + k1 * norm)
-            elif variant == "lucene":
-                tfc = tf / (tf + k1 * norm)
-            elif variant == "bm25l":
-                c = tf / norm
-                tfc = (k1 + 1) * (c + delta) / (k1 + c + delta)
-            else:  # bm25+
-                tfc = (k1 + 1) * tf / (tf + k1 * norm) + delta
-            score += term_idf[term] * tfc
+        for weight, component in zip(weights, tfc):
+            score += weight * component
         scores.append(score)
     return scores
 
 
-# ----------------------------------------------------------------------------
-# The fast index: every (term, document) score computed once, queries as a matrix product
-# ----------------------------------------------------------------------------
+# --- the fast index: every (term, document) score computed once, queries as a matrix product ------
 
 
 class BM25Index:
-    """A BM25 index over tokenised documents: one sparse term x document matrix of precomputed scores."""
+    """A BM25 index over tokenised documents: one sparse term x document matrix of precomputed scores.
 
-    def __init__(
-        self,
-        docs_tokens: Sequence[Sequence[str]],
-        variant: str = "lucene",
-        k1: float = 1.5,
-        b: float = 0.75,
-        delta: float | None = None,
-        negative_idf: str = "zero",
-        epsilon: float = 0.25,
-    ) -> None:
+    Derived in notebook 02, section 6.1.
+    """
+
+    def __init__(self, docs_tokens: Sequence[Sequence[str]], variant: str = "lucene", k1: float = 1.5,
+                 b: float = 0.75, delta: float | None = None, negative_idf: str = "zero",
+                 epsilon: float = 0.25) -> None:
         """Index `docs_tokens` (one list of tokens per document) for one BM25 variant."""
         self.delta = check_parameters(variant, k1, b, delta, negative_idf, epsilon)
         if len(docs_tokens) == 0:
@@ -440,12 +406,6 @@ class BM25Index:
         return np.bincount(pair, weights=values, minlength=query_rows.size)
 
 
-def check_k(k: int) -> None:
-    """CourseError unless k is a whole number >= 1."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise CourseError(f"k must be a whole number >= 1, not {k!r}")
-
-
 def _select_entries(matrix: sparse.csr_array, keep: np.ndarray, row_of_entry: np.ndarray) -> sparse.csr_array:
     """The entries of a CSR `matrix` where `keep` is true; the others dropped."""
     indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
@@ -454,7 +414,10 @@ def _select_entries(matrix: sparse.csr_array, keep: np.ndarray, row_of_entry: np
 
 
 def top_k_of(doc_positions: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best positive (position, score) pairs, by score descending then position ascending."""
+    """The k best positive (position, score) pairs, by score descending then position ascending.
+
+    Used in notebook 02.
+    """
     positive = scores > 0
     if not positive.all():
         doc_positions, scores = doc_positions[positive], scores[positive]
@@ -469,7 +432,10 @@ def top_k_of(doc_positions: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.
 
 
 class BM25Retriever:
-    """Keyword search over a list of texts: `search(queries, k)` gives ranked (doc_id, score) lists."""
+    """Keyword search over a list of texts: `search(queries, k)` gives ranked (doc_id, score) lists.
+
+    Used in notebook 02.
+    """
 
     def __init__(
         self,
@@ -498,7 +464,7 @@ class BM25Retriever:
             tokenize_many(docs, stopwords), variant, k1, b, delta, negative_idf, epsilon
         )
 
-    def search(self, queries: Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
+    def search(self, queries: Sequence[str], k: int = 10) -> list[Ranking]:
         """For each query, up to k (doc_id, score) pairs, best first; [] when no document matches.
 
         A query with no word to search for raises CourseError.

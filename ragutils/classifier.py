@@ -56,10 +56,7 @@ def topic_labels() -> list[str]:
 
 
 def label_ids(names: Sequence[str], labels: Sequence[str]) -> list[int]:
-    """The integer id of each label name: its position in ``labels``.
-
-    Used in notebook 08.
-    """
+    """The integer id of each label name: its position in ``labels``. Used in notebook 08."""
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({name for name in names if name not in index})
     if unknown:
@@ -346,10 +343,7 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
 
 def predict_topics(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 64,
                    batch_size: int = 64) -> list[str]:
-    """The predicted label name of each text (the highest-scoring one).
-
-    Derived in notebook 08, section 08.
-    """
+    """The predicted label name of each text (the highest-scoring one). Derived in notebook 08, section 08."""
     logits = predict_logits(model, tokenizer, texts, max_length, batch_size)
     return [model.config.id2label[int(i)] for i in logits.argmax(axis=1)]
 
@@ -357,10 +351,7 @@ def predict_topics(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
 # --- the cache ----------------------------------------------------------------------------------
 
 def classifier_name(profile: str | None = None) -> str:
-    """The store name of the trained topic classifier (one per profile).
-
-    Derived in notebook 08, section 08.
-    """
+    """The store name of the trained topic classifier (one per profile). Derived in notebook 08, section 08."""
     from .models import resolve_profile
 
     suffix = "" if resolve_profile(profile) == "offline" else f"-{resolve_profile(profile)}"

@@ -40,10 +40,7 @@ REBUILD_HINT = "rebuild with `ragutils data build`"
 
 
 def load_corpus(name: str) -> datasets.Dataset:
-    """Load one corpus ("wiki", "jargon" or "pyfaq") as a `datasets.Dataset`.
-
-    Used in notebook 00, section 2.
-    """
+    """Load one corpus ("wiki", "jargon" or "pyfaq") as a `datasets.Dataset`. Used in notebook 00, section 2."""
     if name not in CORPORA:
         raise CourseError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPORA)}")
     path = data_dir() / name / f"{name}.jsonl"
@@ -107,10 +104,7 @@ def split_of(key: str, train: int = 80, dev: int = 10) -> str:
 
 
 def load_split(name: str) -> datasets.DatasetDict:
-    """Load one derived set (see DERIVED) as a `datasets.DatasetDict` of its splits.
-
-    Used in notebook 00, section 2.
-    """
+    """Load one derived set (see DERIVED) as a `datasets.DatasetDict` of its splits. Used in notebook 00, section 2."""
     if name not in DERIVED:
         raise CourseError(f"unknown derived set {name!r}; known sets: {', '.join(DERIVED)}")
     folder = data_dir() / "derived" / name
@@ -139,10 +133,7 @@ def _load_json(files: dict[str, Path], split: str | None = None) -> datasets.Dat
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSON Lines file of data/, or CourseError saying how to rebuild it.
-
-    Used in notebook 00.
-    """
+    """The records of a JSON Lines file of data/, or CourseError saying how to rebuild it. Used in notebook 00."""
     if not path.is_file():
         raise CourseError(f"{path.parent.name} not found: {path}; {REBUILD_HINT}")
     with path.open(encoding="utf-8") as f:

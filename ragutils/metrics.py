@@ -29,10 +29,7 @@ def _check_same_length(ranked: Sequence, relevant: Sequence) -> None:
 
 
 def recall_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[Iterable[str]], k: int) -> float:
-    """Mean over queries of the share of relevant documents found in the top k.
-
-    Derived in notebook 02, section 9.
-    """
+    """Mean over queries of the share of relevant documents found in the top k. Derived in notebook 02, section 9."""
     _check_same_length(ranked, relevant)
     total = 0.0
     for docs, wanted in zip(ranked, relevant):
@@ -58,10 +55,7 @@ def mrr(ranked: Sequence[Sequence[str]], relevant: Sequence[Iterable[str]], k: i
 
 
 def ndcg_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[Iterable[str]], k: int = 10) -> float:
-    """Mean normalised discounted cumulative gain at k, with binary relevance.
-
-    Derived in notebook 04, section 1.
-    """
+    """Mean normalised discounted cumulative gain at k, with binary relevance. Derived in notebook 04, section 1."""
     _check_same_length(ranked, relevant)
     total = 0.0
     for docs, wanted in zip(ranked, relevant):
@@ -135,10 +129,7 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float:
 
 
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus BLEU (0–100) of predictions against one reference each, via sacrebleu.
-
-    Used in notebook 13, section 1.
-    """
+    """Corpus BLEU (0–100) of predictions against one reference each, via sacrebleu. Used in notebook 13, section 1."""
     import sacrebleu
 
     _check_same_length(predictions, references)

@@ -1,4 +1,4 @@
-"""Domain adaptation with masked language modelling: data, masking, pseudo-perplexity, NSP pairs, training, cache.
+"""Domain adaptation with masked language modelling: data, masking, pseudo-perplexity, training, cache.
 
 Notebook 09 adapts the course's BERT encoder to the Jargon File by continuing its
 masked-language-model (MLM) training on the Jargon File's own text, and measures the
@@ -15,8 +15,6 @@ versions that the notebook, its solutions and later notebooks reuse:
 - ``token_log_probs`` / ``pseudo_perplexity``: Salazar et al.'s (2020) pseudo-perplexity,
   the perplexity of a model that has no left-to-right order;
 - ``fill_mask_top_k``: the model's best guesses for one ``[MASK]``;
-- ``nsp_pairs``: how BERT's next-sentence-prediction pairs are made (from the sentences of
-  ``text.split_dictionary_sentences``);
 - ``mlm_name`` / ``run_key`` / ``load_adapted`` / ``ensure_adapted``: the trained models in
   the course's store (``tools.store``), keyed by their recipes and rebuilt when missing.
 """
@@ -24,7 +22,6 @@ versions that the notebook, its solutions and later notebooks reuse:
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -174,10 +171,7 @@ def mlm_dataset(texts: Any, tokenizer: Any, block_size: int = 64) -> datasets.Da
 # --- pseudo-perplexity ----------------------------------------------------------------------------
 
 class TokenScores(NamedTuple):
-    """One text's scored tokens and the log-probability of each when it alone is masked.
-
-    Used in notebook 09.
-    """
+    """One text's scored tokens and the log-probability of each when it alone is masked. Used in notebook 09."""
 
     tokens: list[str]
     log_probs: list[float]
@@ -280,58 +274,6 @@ def fill_mask_top_k(model: Any, tokenizer: Any, texts: Sequence[str], k: int = 5
             for row_ids, row_probs in zip(ids.cpu().tolist(), probs.cpu())]
 
 
-# --- next-sentence prediction -----------------------------------------------------------------------
-
-class SentencePair(NamedTuple):
-    """One next-sentence-prediction example: does ``second`` follow ``first`` in the same document?
-
-    Used in notebook 09.
-    """
-
-    first: str
-    second: str
-    label: int  # 0 = IsNext, 1 = NotNext (the labels of BertForNextSentencePrediction)
-    first_doc: int  # the index of the document of each sentence
-    second_doc: int
-
-
-IS_NEXT, NOT_NEXT = 0, 1
-NSP_LABELS = {IS_NEXT: "IsNext", NOT_NEXT: "NotNext"}
-
-
-def nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[SentencePair]:
-    """BERT's NSP pairs: every sentence that has a successor is a first sentence A.
-
-    Half of the pairs (chosen at random) get A's real successor (IsNext); the other
-    half get a random sentence of a random *other* document (NotNext), so that
-    "does B follow A?" cannot be answered from A alone. BERT flips a fair coin per
-    pair; we shuffle an exactly balanced list, so even a handful of pairs is 50/50
-    (with an odd number, IsNext has one pair fewer).
-
-    Derived in notebook 09, section 8.
-    """
-    docs = [list(sentences) for sentences in documents]
-    candidates = [(d, i) for d, sentences in enumerate(docs) for i in range(len(sentences) - 1)]
-    if not candidates:
-        raise CourseError("no document has two sentences: NSP needs a sentence and its successor")
-    partners = [d for d, sentences in enumerate(docs) if sentences]
-    if len(partners) < 2:
-        raise CourseError("NSP needs at least two documents with sentences: NotNext partners come from another one")
-    rng = random.Random(seed)
-    labels = [IS_NEXT] * (len(candidates) // 2) + [NOT_NEXT] * (len(candidates) - len(candidates) // 2)
-    rng.shuffle(labels)
-    pairs = []
-    for (d, i), label in zip(candidates, labels):
-        if label == IS_NEXT:
-            pairs.append(SentencePair(docs[d][i], docs[d][i + 1], IS_NEXT, d, d))
-        else:
-            other = d
-            while other == d:  # any document but A's own (there are at least two to choose from)
-                other = rng.choice(partners)
-            pairs.append(SentencePair(docs[d][i], rng.choice(docs[other]), NOT_NEXT, d, other))
-    return pairs
-
-
 # --- training -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -411,10 +353,7 @@ def __getattr__(name: str) -> Any:
 
 def make_trainer(model: Any, tokenizer: Any, train_dataset: datasets.Dataset, recipe: MLMRecipe = MLMRecipe(),
                  output_dir: Path | None = None) -> Any:
-    """A ``Trainer`` for MLM: the recipe's arguments, the masking collator, no console printout.
-
-    Used in notebook 09.
-    """
+    """A ``Trainer`` for MLM: the recipe's arguments, the masking collator, no console printout. Used in notebook 09."""
     from transformers import PrinterCallback
 
     if len(train_dataset) == 0:

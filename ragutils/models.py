@@ -37,10 +37,7 @@ SEQ2SEQ_DIR = "seq2seq-bart-course"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where one role's weights come from in one profile.
-
-    Used in notebook 00.
-    """
+    """Where one role's weights come from in one profile. Used in notebook 00."""
 
     source: str  # "package", "gguf", "trained", "hub" or "unavailable"
     name: str  # package name, hub id, or cache folder name
@@ -75,20 +72,14 @@ PROFILES: dict[str, dict[str, ModelSpec]] = {
 
 
 class LoadedModel(NamedTuple):
-    """A model with its tokenizer; unpacks as ``model, tokenizer = load(...)``.
-
-    Used in notebook 00.
-    """
+    """A model with its tokenizer; unpacks as ``model, tokenizer = load(...)``. Used in notebook 00."""
 
     model: Any
     tokenizer: Any
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """The profile to use: the argument, else $RAGUTILS_PROFILE, else 'offline'.
-
-    Used in notebook 06, section 9.
-    """
+    """The profile to use: the argument, else $RAGUTILS_PROFILE, else 'offline'. Used in notebook 06, section 9."""
     name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     if name not in PROFILES:
         raise CourseError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
@@ -96,10 +87,7 @@ def resolve_profile(profile: str | None = None) -> str:
 
 
 def spec(role: str, profile: str | None = None) -> ModelSpec:
-    """The ModelSpec of a role in a profile.
-
-    Used in notebook 08, section 08.
-    """
+    """The ModelSpec of a role in a profile. Used in notebook 08, section 08."""
     if role not in ROLES:
         raise CourseError(f"unknown model role {role!r}; choose one of: {', '.join(ROLES)}")
     return PROFILES[resolve_profile(profile)][role]
@@ -130,10 +118,7 @@ def _converted_generator_name(model_spec: ModelSpec) -> str:
 
 @contextlib.contextmanager
 def quiet_transformers():
-    """Silence transformers' per-tensor progress bars and warnings while loading.
-
-    Used in notebook 00.
-    """
+    """Silence transformers' per-tensor progress bars and warnings while loading. Used in notebook 00."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -187,10 +172,7 @@ def count_parameters(model: Any, trainable_only: bool = False) -> int:
 
 
 def model_path(role: str, profile: str | None = None) -> str:
-    """A local folder or a Hub id that ``from_pretrained`` accepts for this role.
-
-    Used in notebook 00, section 3.
-    """
+    """A local folder or a Hub id that ``from_pretrained`` accepts for this role. Used in notebook 00, section 3."""
     from .tools import store
 
     model_spec = spec(role, profile)
@@ -298,10 +280,7 @@ def load(role: str, profile: str | None = None, model_class: Any = None,
 
 
 def describe(profile: str | None = None) -> list[dict[str, str]]:
-    """One row per role: what the profile loads and from where (for tables).
-
-    Used in notebook 00, section 3.
-    """
+    """One row per role: what the profile loads and from where (for tables). Used in notebook 00, section 3."""
     name = resolve_profile(profile)
     return [
         {"role": role, "source": s.source, "name": s.name, "about": s.about}

@@ -13,10 +13,7 @@ from numpy.typing import ArrayLike
 def heatmap(matrix: ArrayLike, row_labels: Sequence[str], col_labels: Sequence[str] | None = None,
             ax: Axes | None = None, title: str = "", fmt: str = ".2f", cmap: str = "viridis",
             vmin: float | None = None, vmax: float | None = None) -> Axes:
-    """Draw a matrix as coloured cells with each value written in its cell.
-
-    Used in notebook 01, section 4.3.
-    """
+    """Draw a matrix as coloured cells with each value written in its cell. Used in notebook 01, section 4.3."""
     matrix = np.asarray(matrix, dtype=float)
     col_labels = row_labels if col_labels is None else col_labels
     ax = ax if ax is not None else plt.subplots(figsize=(1 + 0.7 * len(col_labels), 0.6 * len(row_labels)))[1]
@@ -36,10 +33,7 @@ def heatmap(matrix: ArrayLike, row_labels: Sequence[str], col_labels: Sequence[s
 
 def scatter_by_label(points: ArrayLike, labels: Sequence[str], ax: Axes | None = None, title: str = "",
                      size: float = 12) -> Axes:
-    """Scatter 2-D points, one colour per label, with a legend.
-
-    Used in notebook 01, section 4.2.
-    """
+    """Scatter 2-D points, one colour per label, with a legend. Used in notebook 01, section 4.2."""
     points = np.asarray(points, dtype=float)
     ax = ax if ax is not None else plt.subplots(figsize=(7, 6))[1]
     labels = np.asarray(labels)

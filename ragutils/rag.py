@@ -43,10 +43,7 @@ HYBRID_SETTINGS = {"k_rrf": 10, "depth": 100, "weights": (1.0, 1.5)}
 
 
 class Generator(Protocol):
-    """Anything that turns a batch of prompts into a batch of answers.
-
-    Used in notebook 07.
-    """
+    """Anything that turns a batch of prompts into a batch of answers. Used in notebook 07."""
 
     def generate(self, prompts: Sequence[Any]) -> list[str]:
         """One answer per prompt."""
@@ -54,10 +51,7 @@ class Generator(Protocol):
 
 @dataclass
 class Passage:
-    """A retrieved passage, numbered as the prompt shows it.
-
-    Used in notebook 06, section 9.
-    """
+    """A retrieved passage, numbered as the prompt shows it. Used in notebook 06, section 9."""
 
     number: int
     doc_id: str
@@ -68,10 +62,7 @@ class Passage:
 
 @dataclass
 class Answer:
-    """A generated answer with the passages it was given and those it cites.
-
-    Used in notebook 11, section 7.
-    """
+    """A generated answer with the passages it was given and those it cites. Used in notebook 11, section 7."""
 
     question: str
     answer: str
@@ -92,10 +83,7 @@ class Answer:
 
 
 def clean_question(question: str, max_words: int = MAX_QUESTION_WORDS) -> str:
-    """The question stripped; CourseError if empty; cut to max_words with a warning if longer.
-
-    Used in notebook 07.
-    """
+    """The question stripped; CourseError if empty; cut to max_words with a warning if longer. Used in notebook 07."""
     question = validate_query(question)
     words = question.split()
     if len(words) > max_words:
@@ -105,19 +93,13 @@ def clean_question(question: str, max_words: int = MAX_QUESTION_WORDS) -> str:
 
 
 def shorten(text: str, max_words: int) -> str:
-    """The first max_words words of a text, with an ellipsis if it was longer.
-
-    Derived in notebook 07, section 1.
-    """
+    """The first max_words words of a text, with an ellipsis if it was longer. Derived in notebook 07, section 1."""
     words = text.split()
     return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
 
 
 def format_passages(passages: Sequence[Passage], max_words: int = MAX_PASSAGE_WORDS) -> str:
-    """The passages as a numbered list: "[1] Title: text".
-
-    Used in notebook 14, section 1.
-    """
+    """The passages as a numbered list: "[1] Title: text". Used in notebook 14, section 1."""
     return "\n".join(f"[{p.number}] {p.title}: {shorten(p.text, max_words)}" for p in passages)
 
 
@@ -142,10 +124,7 @@ def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
 
 
 def seq2seq_prompt(question: str, passages: Sequence[Passage]) -> str:
-    """The classic RAG prompt of a seq2seq model: "question: … context: …".
-
-    Derived in notebook 07, section 3.
-    """
+    """The classic RAG prompt of a seq2seq model: "question: … context: …". Derived in notebook 07, section 3."""
     context = " ".join(f"{p.title}: {shorten(p.text, MAX_PASSAGE_WORDS)}" for p in passages)
     return f"question: {question} context: {context}".strip()
 
@@ -169,10 +148,7 @@ def split_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
 
 
 class ChatGenerator:
-    """Greedy answers from an instruct model, batched with left padding.
-
-    Derived in notebook 07, section 4.
-    """
+    """Greedy answers from an instruct model, batched with left padding. Derived in notebook 07, section 4."""
 
     prompt_style = "chat"
 
@@ -240,10 +216,7 @@ class ChatGenerator:
 
 
 class Seq2SeqGenerator:
-    """Beam-search answers from an encoder-decoder model, batched.
-
-    Derived in notebook 07, section 8.
-    """
+    """Beam-search answers from an encoder-decoder model, batched. Derived in notebook 07, section 8."""
 
     prompt_style = "seq2seq"
 

@@ -21,10 +21,7 @@ Ranking = list[tuple[str, float]]
 
 
 class Retriever(Protocol):
-    """Anything with `search(queries, k)` that gives ranked (doc_id, score) lists.
-
-    Used in notebook 04.
-    """
+    """Anything with `search(queries, k)` that gives ranked (doc_id, score) lists. Used in notebook 04."""
 
     def search(self, queries: Sequence[str], k: int) -> list[Ranking]:
         """For each query, up to k (doc_id, score) pairs, best first."""
@@ -32,9 +29,6 @@ class Retriever(Protocol):
 
 
 def check_k(k: int) -> None:
-    """CourseError unless k is a whole number >= 1.
-
-    Used in notebook 04.
-    """
+    """CourseError unless k is a whole number >= 1. Used in notebook 04."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise CourseError(f"k must be a whole number >= 1, not {k!r}")

@@ -35,10 +35,7 @@ GUARDED_SYSTEM_PROMPT = (
 
 
 def without_parenthesis(title: str) -> str:
-    """A title without its trailing disambiguation: "Clamp (tool)" -> "Clamp".
-
-    Used in notebook 14.
-    """
+    """A title without its trailing disambiguation: "Clamp (tool)" -> "Clamp". Used in notebook 14."""
     return re.sub(r"\s*\([^)]*\)$", "", title)
 
 
@@ -191,7 +188,7 @@ def leave_one_out(model: Any, tokenizer: Any, question: str, passages: Sequence[
     """
     import torch
 
-    from .finetune import sequence_log_probs
+    from .joint import sequence_log_probs
     from .rag import chat_messages, chat_text
 
     if not passages:
@@ -214,7 +211,7 @@ def gradient_x_input(model: Any, tokenizer: Any, prompt: str, answer: str) -> tu
 
     Derived in notebook 14, section 2.
     """
-    from .finetune import sequence_log_probs
+    from .joint import sequence_log_probs
 
     captured = {}
 

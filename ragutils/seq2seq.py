@@ -43,10 +43,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency:
 
 
 def tokenizer_hash(tokenizer: Any) -> str:
-    """A short hash of a tokenizer's vocabulary (to key the model cache).
-
-    Derived in notebook 06, section 7.
-    """
+    """A short hash of a tokenizer's vocabulary (to key the model cache). Derived in notebook 06, section 7."""
     return store.fingerprint(sorted(tokenizer.get_vocab().items()))
 
 
@@ -111,10 +108,7 @@ def text_infilling(ids: Sequence[int], mask_id: int, seed: int | np.random.Gener
 
 def encode_pairs(tokenizer: Any, sources: Sequence[str], targets: Sequence[str],
                  max_source: int = 128, max_target: int = 32) -> list[tuple[list[int], list[int]]]:
-    """(source ids, target ids) pairs, truncated, each with <s> … </s>.
-
-    Derived in notebook 06, section 5.
-    """
+    """(source ids, target ids) pairs, truncated, each with <s> … </s>. Derived in notebook 06, section 5."""
     src = tokenizer(list(sources), truncation=True, max_length=max_source)["input_ids"]
     tgt = tokenizer(list(targets), truncation=True, max_length=max_target)["input_ids"]
     return list(zip(src, tgt))
@@ -175,10 +169,7 @@ def train(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_
 
 
 def smooth(values: Sequence[float], window: int = 20) -> list[float]:
-    """The running mean of values over the last window entries.
-
-    Derived in notebook 06, section 7.
-    """
+    """The running mean of values over the last window entries. Derived in notebook 06, section 7."""
     out, total = [], 0.0
     for i, value in enumerate(values):
         total += value

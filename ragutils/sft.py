@@ -19,19 +19,18 @@ training step costs a fraction of a full fine-tuning step.
 
 What the notebook derives by hand, this module keeps: ``sft_examples``,
 ``encode``, ``collate``, ``length_batches``, ``answer_loss``, ``add_lora``,
-``train_lora`` (all of it in one call), and ``save`` / ``ready`` / ``load`` for the
-trained adapter in the course cache.
+``train_lora`` (all of it in one call). The trained adapter is kept in the course's
+store (``tools.store``, under ``SFT_GENERATOR``); ``load`` puts it back on the base
+generator.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CourseError
@@ -40,13 +39,13 @@ from .rag import Passage, chat_messages, chat_text
 if TYPE_CHECKING:  # imported where used: importing ragutils stays fast
     import torch
 
+    from .models import LoadedModel
+
 # The label that cross-entropy ignores (PyTorch's default `ignore_index`).
 IGNORE = -100
 
-# The cache folder of notebook 11's trained adapter (under models.trained_dir).
+# The store name of notebook 11's trained adapter (see tools.store).
 SFT_GENERATOR = "generator-sft-course"
-HISTORY_FILE = "loss_history.json"
-META_FILE = "course_meta.json"
 
 # The linear layers of a Llama-style decoder layer (SmolLM2 is one): the attention projections,
 # then the MLP's. Notebook 11 adapts all seven: once the backward pass crosses a layer, adapting
@@ -62,7 +61,10 @@ MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 
 @dataclass
 class SFTExample:
-    """One training example: the chat prompt the pipeline would build, and the answer we want."""
+    """One training example: the chat prompt the pipeline would build, and the answer we want.
+
+    Used in notebook 11, section 2.
+    """
 
     id: str
     question: str
@@ -74,7 +76,10 @@ class SFTExample:
 
 
 def target_text(answer: str, number: int | None) -> str:
-    """The assistant's reply we train on: the answer, then the cited passage, e.g. "Accra [2]"."""
+    """The assistant's reply we train on: the answer, then the cited passage, e.g. "Accra [2]".
+
+    Derived in notebook 11, section 2.
+    """
     answer = answer.strip()
     if not answer:
         raise CourseError("an SFT target needs a non-empty answer")
@@ -89,6 +94,8 @@ def sft_examples(rows: Sequence[Mapping[str, Any]], retriever: Any, documents: M
     question whose gold article is not among the k passages is dropped: its target
     would teach the model to answer from passages that do not hold the answer, that
     is, to guess. With ``cite=False`` the target is the answer alone (an exercise).
+
+    Derived in notebook 11, section 2.
     """
     if k < 1:
         raise CourseError(f"SFT on retrieved contexts needs k >= 1 passages, not {k}")
@@ -124,6 +131,8 @@ def encode(messages: list[dict[str, str]], target: str, tokenizer: Any) -> tuple
     The prompt is rendered exactly as `rag.ChatGenerator` renders it at inference;
     the target is tokenised on its own and closed with the end-of-turn token
     (``<|im_end|>`` for SmolLM2), the token at which generation stops.
+
+    Used in notebook 11, section 3.
     """
     text = chat_text(tokenizer, messages)
     prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -143,6 +152,8 @@ def collate(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -
     - ``position_ids``: 0, 1, 2, ... from each row's first real token, as `generate`
       numbers left-padded rows;
     - ``labels``: the target's ids, -100 (ignored by the loss) on the prompt and the padding.
+
+    Used in notebook 11, section 3.
     """
     import torch
 
@@ -172,6 +183,8 @@ def length_batches(lengths: Sequence[int], batch_size: int, seed: int = 0) -> li
     padding tokens, and padding costs as much compute as real tokens. (The `Trainer`
     does the same with `group_by_length=True`.) The order of the batches is shuffled,
     so that training does not see all the short prompts first.
+
+    Used in notebook 11, section 5.
     """
     if batch_size < 1:
         raise CourseError(f"batch_size must be 1 or more, not {batch_size}")
@@ -193,6 +206,8 @@ def answer_loss(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     the last `n` positions, so the logits of the last `n + 1` positions are all the loss
     needs (``logits_to_keep``): the output layer (576 x 49,152 for SmolLM2) is applied to
     a handful of positions instead of hundreds, in the forward and in the backward pass.
+
+    Derived in notebook 11, section 3.
     """
     import torch.nn.functional as F
 
@@ -229,6 +244,8 @@ def add_lora(model: Any, last_layers: int = 8, r: int = 8, alpha: int | None = N
     random and B (d_out x r) zero at the start, so the wrapped model first computes
     exactly what the base model does. Only A and B train. Adapting only the last
     layers means autograd has nothing to do below them: the backward pass is short.
+
+    Used in notebook 11, section 4.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -255,6 +272,8 @@ def train_lora(model: Any, tokenizer: Any, examples: Sequence[SFTExample], last_
     `add_lora`, then `finetune.train_encoder` (AdamW, warm-up and linear decay,
     gradient clipping) on `answer_loss`. The defaults are notebook 11's settings, chosen
     on the dev split. The model comes back in eval mode.
+
+    Used in notebook 11, section 5.
     """
     from transformers import set_seed
 
@@ -275,75 +294,30 @@ def train_lora(model: Any, tokenizer: Any, examples: Sequence[SFTExample], last_
     return lora, history
 
 
-def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) numbers of parameters."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
-
-
 # ---------------------------------------------------------------------------
-# The trained adapter in the cache
+# The trained adapter, from the store
 # ---------------------------------------------------------------------------
 
 
-def fingerprint(settings: Mapping[str, Any]) -> str:
-    """A short, stable hash of everything that shapes the trained adapter (settings, data, base model)."""
-    from .finetune import settings_fingerprint
+def load(name: str = SFT_GENERATOR, profile: str | None = None, merge: bool = True) -> LoadedModel:
+    """The profile's generator with a trained adapter applied (merged into its weights by default), in eval mode.
 
-    return settings_fingerprint(dict(settings))
+    The store (``tools.store``) keeps only the adapter, a few MB; the base generator
+    comes from its profile, as ``models.load`` gives it.
 
-
-def adapter_dir(name: str = SFT_GENERATOR) -> Path:
-    """The cache folder of a trained adapter."""
-    from . import models
-
-    return models.trained_dir(name)
-
-
-def save(model: Any, tokenizer: Any, history: Sequence[float], meta: Mapping[str, Any],
-         name: str = SFT_GENERATOR) -> Path:
-    """Save the LoRA adapter (not the base model: a few MB), tokenizer, loss history and metadata, atomically."""
-    from . import models
-
-    return models.save_atomically(model, tokenizer, adapter_dir(name), files={
-        HISTORY_FILE: json.dumps([round(x, 6) for x in history]),
-        META_FILE: json.dumps(dict(meta), indent=1, sort_keys=True)})
-
-
-def read_meta(name: str = SFT_GENERATOR) -> dict[str, Any]:
-    """The metadata saved next to the adapter ({} if there is none)."""
-    path = adapter_dir(name) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def ready(key: str | None = None, name: str = SFT_GENERATOR) -> bool:
-    """Whether a trained adapter is in the cache (and, given a key, was trained with that fingerprint)."""
-    folder = adapter_dir(name)
-    if not (folder / "adapter_config.json").is_file() or not (folder / HISTORY_FILE).is_file():
-        return False
-    return key is None or read_meta(name).get("fingerprint") == key
-
-
-def load_history(name: str = SFT_GENERATOR) -> list[float]:
-    """The per-step training loss saved next to the adapter."""
-    path = adapter_dir(name) / HISTORY_FILE
-    if not path.is_file():
-        raise CourseError(f"no fine-tuned generator named {name!r} in the cache; run notebook 11 first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load(name: str = SFT_GENERATOR, profile: str | None = None, merge: bool = True) -> tuple[Any, Any]:
-    """The profile's generator with the trained adapter applied (merged into its weights by default), in eval mode."""
+    Used in notebook 11, section 5.
+    """
     from peft import PeftModel
 
     from . import models
+    from .tools import store
 
-    if not ready(name=name):
+    if not store.ready(name):
         raise CourseError(f"no fine-tuned generator named {name!r} in the cache; run notebook 11 first")
     base, tokenizer = models.load("generator", profile)
     with _quiet_peft():
-        model = PeftModel.from_pretrained(base, str(adapter_dir(name)))
+        model = PeftModel.from_pretrained(base, str(store.artefact_dir(name)))
     if merge:  # W + (alpha / r) B A folded into W once: the same function, no extra work per token
         model = model.merge_and_unload()
     model.eval()
-    return model, tokenizer
+    return models.LoadedModel(model, tokenizer)

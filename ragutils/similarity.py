@@ -40,10 +40,7 @@ from .text import tokenize_many
 
 
 def build_vocabulary(texts: Iterable[str]) -> list[str]:
-    """The distinct tokens of `texts`, sorted alphabetically.
-
-    Derived in notebook 01, section 1.1.
-    """
+    """The distinct tokens of `texts`, sorted alphabetically. Derived in notebook 01, section 1.1."""
     # Sorted, as scikit-learn's vectorisers do, so that column j means the same
     # word in both and the notebook can compare them cell for cell.
     return sorted({token for tokens in tokenize_many(texts) for token in tokens})
@@ -113,10 +110,7 @@ def l2_normalize(x: ArrayLike) -> np.ndarray:
 
 
 def dot_scores(queries: ArrayLike, docs: ArrayLike) -> np.ndarray:
-    """Dot product of every query with every document.
-
-    Derived in notebook 01, section 2.2.
-    """
+    """Dot product of every query with every document. Derived in notebook 01, section 2.2."""
     q, d = _check_pair(queries, docs)
     return q @ d.T
 
@@ -134,10 +128,7 @@ def cosine_scores(queries: ArrayLike, docs: ArrayLike) -> np.ndarray:
 
 
 def euclidean_distances(queries: ArrayLike, docs: ArrayLike, squared: bool = False) -> np.ndarray:
-    """Euclidean distance from every query to every document (squared if asked).
-
-    Derived in notebook 01, section 2.2.
-    """
+    """Euclidean distance from every query to every document (squared if asked). Derived in notebook 01, section 2.2."""
     q, d = _check_pair(queries, docs)
     # ||q - d||^2 = ||q||^2 + ||d||^2 - 2 q.d: one matrix product instead of an
     # (m, n, dim) array of differences. Rounding can make a distance that should

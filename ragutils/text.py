@@ -38,10 +38,7 @@ ENGLISH_STOPWORDS = frozenset(
 
 
 def tokenize(text: str, stopwords: Iterable[str] | None = None) -> list[str]:
-    """The lower-cased word tokens of `text`, minus any `stopwords`.
-
-    Derived in notebook 02, section 1.
-    """
+    """The lower-cased word tokens of `text`, minus any `stopwords`. Derived in notebook 02, section 1."""
     tokens = WORD.findall(text.lower())
     if stopwords:
         drop = stopwords if isinstance(stopwords, (set, frozenset)) else set(stopwords)
@@ -50,10 +47,7 @@ def tokenize(text: str, stopwords: Iterable[str] | None = None) -> list[str]:
 
 
 def tokenize_many(texts: Iterable[str], stopwords: Iterable[str] | None = None) -> list[list[str]]:
-    """The tokens of each text, in order.
-
-    Derived in notebook 02, section 1.
-    """
+    """The tokens of each text, in order. Derived in notebook 02, section 1."""
     if stopwords:
         drop = frozenset(stopwords)
         return [tokenize(text, drop) for text in texts]
@@ -64,10 +58,7 @@ def tokenize_many(texts: Iterable[str], stopwords: Iterable[str] | None = None) 
 
 
 def validate_query(query: str) -> str:
-    """The query stripped of surrounding space; CourseError if it has no word to search for.
-
-    Used in notebook 02.
-    """
+    """The query stripped of surrounding space; CourseError if it has no word to search for. Used in notebook 02."""
     if not isinstance(query, str):
         raise CourseError(f"a query must be text, not {type(query).__name__}")
     stripped = query.strip()
@@ -77,10 +68,7 @@ def validate_query(query: str) -> str:
 
 
 def chunk_words(text: str, size: int, overlap: int = 0) -> list[str]:
-    """Windows of `size` words, each sharing `overlap` words with the one before.
-
-    Derived in notebook 07, section 1.
-    """
+    """Windows of `size` words, each sharing `overlap` words with the one before. Derived in notebook 07, section 1."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise CourseError(f"chunk size must be a whole number of words >= 1, not {size!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < size:
@@ -177,10 +165,7 @@ def first_sentence(text: str) -> str | None:
 
 
 def lead_words(text: str, n_words: int) -> str:
-    """The first n_words words of a text.
-
-    Used in notebook 06, section 8.
-    """
+    """The first n_words words of a text. Used in notebook 06, section 8."""
     return " ".join(text.split()[:n_words])
 
 

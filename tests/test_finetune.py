@@ -1,155 +1,10 @@
-"""ragutils.finetune: the losses against hand-computed values and brute-force sums."""
-
-import math
+"""ragutils.finetune: the shared training loop, its learning-rate schedule, and the weights' fingerprint."""
 
 import pytest
 import torch
 
 from ragutils import config, finetune
-from ragutils.bm25 import BM25Retriever
 from ragutils.errors import CourseError
-
-
-def test_contrastive_loss_equals_a_hand_computed_value():
-    queries = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    passages = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
-    # Cosines: q1·p1 = 1, q1·p2 = 1/sqrt 2; q2·p1 = 0, q2·p2 = 1/sqrt 2. Temperature 0.5 doubles them.
-    r = 1 / math.sqrt(2)
-    expected = (-(2 - math.log(math.exp(2) + math.exp(2 * r)))
-                - (2 * r - math.log(math.exp(0) + math.exp(2 * r)))) / 2
-    assert finetune.contrastive_loss(queries, passages, temperature=0.5).item() == pytest.approx(expected, rel=1e-6)
-
-
-def test_hard_negatives_raise_the_loss_and_the_right_pairing_lowers_it():
-    torch.manual_seed(0)
-    queries = torch.randn(4, 8)
-    aligned = queries + 0.01 * torch.randn(4, 8)
-    assert finetune.contrastive_loss(queries, aligned).item() < 0.01
-    shuffled = aligned[[1, 2, 3, 0]]
-    assert finetune.contrastive_loss(queries, shuffled).item() > 1.0
-    negatives = queries[[1, 0, 3, 2]] * 1.001  # each query's negative looks like another query
-    with_negatives = finetune.contrastive_loss(queries, torch.cat([aligned, negatives]))
-    assert with_negatives.item() >= finetune.contrastive_loss(queries, aligned).item()
-
-
-def test_contrastive_loss_checks_shapes():
-    with pytest.raises(CourseError, match="positive passage for each"):
-        finetune.contrastive_loss(torch.ones(3, 4), torch.ones(2, 4))
-    with pytest.raises(CourseError, match="same dim"):
-        finetune.contrastive_loss(torch.ones(2, 4), torch.ones(2, 5))
-    with pytest.raises(CourseError, match="temperature"):
-        finetune.contrastive_loss(torch.ones(2, 4), torch.ones(2, 4), temperature=0)
-
-
-def test_rag_sequence_loss_equals_the_brute_force_marginal():
-    torch.manual_seed(0)
-    doc_scores = torch.randn(3, 4)
-    answer_log_probs = -torch.rand(3, 4) * 20  # log-probabilities of long answers: tiny probabilities
-    expected = 0.0
-    for row in range(3):
-        prior = [math.exp(s) for s in doc_scores[row].tolist()]
-        total = sum(prior)
-        marginal = sum(p / total * math.exp(lp) for p, lp in zip(prior, answer_log_probs[row].tolist()))
-        expected += -math.log(marginal) / 3
-    assert finetune.rag_sequence_loss(doc_scores, answer_log_probs).item() == pytest.approx(expected, rel=1e-5)
-
-
-def test_rag_sequence_loss_sends_gradient_to_the_retriever_scores():
-    doc_scores = torch.zeros(1, 3, requires_grad=True)
-    answer_log_probs = torch.tensor([[-1.0, -5.0, -9.0]])  # passage 1 explains the answer best
-    finetune.rag_sequence_loss(doc_scores, answer_log_probs).backward()
-    # Descending the gradient raises the score of the helpful passage and lowers the others.
-    assert doc_scores.grad[0, 0] < 0 < doc_scores.grad[0, 2]
-
-
-def test_rag_sequence_loss_checks_shapes():
-    with pytest.raises(CourseError, match="batch, k"):
-        finetune.rag_sequence_loss(torch.zeros(2, 3), torch.zeros(2, 4))
-
-
-@pytest.fixture(scope="module")
-def tiny_lm():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from ragutils import models
-
-    _, tokenizer = models.load("generator")  # the real tokenizer; a tiny random model is enough here
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128)
-    return LlamaForCausalLM(config).eval(), tokenizer
-
-
-def test_sequence_log_probs_equal_scoring_each_pair_alone(tiny_lm):
-    model, tokenizer = tiny_lm
-    prompts = ["Question: the capital of France? Answer:", "Q: who wrote Hamlet? A:"]
-    answers = [" Paris", " William Shakespeare, the playwright"]
-    with torch.no_grad():
-        batched = finetune.sequence_log_probs(model, tokenizer, prompts, answers)
-    for row, (prompt, answer) in enumerate(zip(prompts, answers)):
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            log_probs = torch.log_softmax(model(torch.tensor([p + a])).logits[0], dim=-1)
-        expected = sum(log_probs[len(p) - 1 + i, token].item() for i, token in enumerate(a))
-        assert batched[row].item() == pytest.approx(expected, abs=1e-4)
-
-
-def test_answer_token_log_probs_are_the_per_token_terms(tiny_lm):
-    model, tokenizer = tiny_lm
-    prompts = ["Q: who wrote Hamlet? A:", "Question: the capital of France? Answer:"]
-    answers = [" William Shakespeare, the playwright", " Paris"]
-    with torch.no_grad():
-        log_probs, mask = finetune.answer_token_log_probs(model, tokenizer, prompts, answers)
-        totals = finetune.sequence_log_probs(model, tokenizer, prompts, answers)
-    for row, (prompt, answer) in enumerate(zip(prompts, answers)):
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            alone = torch.log_softmax(model(torch.tensor([p + a])).logits[0], dim=-1)
-        expected = [alone[len(p) - 1 + i, token].item() for i, token in enumerate(a)]
-        assert mask[row].sum().item() == len(a)
-        assert log_probs[row, :len(a)].tolist() == pytest.approx(expected, abs=1e-4)
-        assert log_probs[row, len(a):].abs().sum().item() == 0  # padding contributes nothing
-        assert totals[row].item() == pytest.approx(sum(expected), abs=1e-4)
-
-
-def test_rag_token_loss_equals_the_brute_force_product_of_mixtures():
-    torch.manual_seed(1)
-    doc_scores = torch.randn(2, 3)
-    token_log_probs = -torch.rand(2, 3, 4) * 3
-    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
-    prior = torch.softmax(doc_scores, dim=-1)
-    expected = 0.0
-    for b in range(2):
-        for t in range(int(mask[b].sum())):
-            expected -= math.log(sum(prior[b, z].item() * math.exp(token_log_probs[b, z, t].item()) for z in range(3)))
-    assert finetune.rag_token_loss(doc_scores, token_log_probs, mask).item() == pytest.approx(expected / 2, rel=1e-5)
-    # With one passage, RAG-Token and RAG-Sequence are the same loss.
-    one = finetune.rag_token_loss(doc_scores[:, :1], token_log_probs[:, :1], mask)
-    sequence = finetune.rag_sequence_loss(doc_scores[:, :1], (token_log_probs[:, 0] * mask).sum(-1, keepdim=True))
-    assert one.item() == pytest.approx(sequence.item(), rel=1e-6)
-    with pytest.raises(CourseError, match="need doc_scores"):
-        finetune.rag_token_loss(doc_scores, token_log_probs, mask[:, :2])
-
-
-def test_sequence_log_probs_checks_its_input(tiny_lm):
-    model, tokenizer = tiny_lm
-    with pytest.raises(CourseError, match="as many answers"):
-        finetune.sequence_log_probs(model, tokenizer, ["a"], [])
-    with pytest.raises(CourseError, match="at least one token"):
-        finetune.sequence_log_probs(model, tokenizer, ["a question"], [""])
-
-
-def test_mine_hard_negatives_never_returns_the_positive():
-    docs = ["cats purr and cats sleep", "dogs bark", "cats and dogs play", "a cat sat", "fish swim"]
-    ids = ["c1", "d1", "cd", "c2", "f1"]
-    retriever = BM25Retriever(docs, ids)
-    negatives = finetune.mine_hard_negatives(retriever, ["cats", "dogs bark"], ["c1", "d1"], depth=2, per_query=1)
-    assert negatives[0][0] in {"cd", "c2"} and negatives[0][0] != "c1"
-    assert negatives[1] == ["cd"]  # the only other document with "dogs"
-    with pytest.raises(CourseError, match="queries but"):
-        finetune.mine_hard_negatives(retriever, ["cats"], [], depth=2)
 
 
 def test_train_encoder_lowers_the_loss_and_refuses_nan():
@@ -178,18 +33,10 @@ def test_train_encoder_trains_on_the_fixed_thread_count_and_gives_the_count_back
         assert seen == [config.TRAINING_THREADS] * 3 and torch.get_num_threads() == 1
 
 
-def test_embed_gives_the_encoders_vectors_with_gradients():
-    from ragutils.dense import Encoder
-
-    encoder = Encoder()
-    texts = ["A cat sat on the mat.", "Aardvarks are burrowing mammals native to Africa, active at night."]
-    vectors = finetune.embed(encoder.model, encoder.tokenizer, texts, max_length=encoder.max_length)
-    assert vectors.requires_grad
-    expected = encoder.encode(texts, show_progress=False)
-    unit = torch.nn.functional.normalize(vectors.detach(), dim=-1).numpy()
-    assert abs(unit - expected).max() < 1e-5
-    with pytest.raises(CourseError, match="no texts"):
-        finetune.embed(encoder.model, encoder.tokenizer, [])
+def test_linear_warmup_decay_rises_then_falls_to_zero():
+    factor = finetune.linear_warmup_decay(warmup=2, steps=6)
+    assert [factor(step) for step in range(6)] == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    assert factor(6) == 0.0 and factor(9) == 0.0  # never negative past the last step
 
 
 def test_weights_fingerprint_changes_with_any_weight():
@@ -202,64 +49,22 @@ def test_weights_fingerprint_changes_with_any_weight():
     assert finetune.weights_fingerprint(layer) != before
 
 
-def test_save_trained_then_load_trained_only_with_the_same_settings(tmp_path, monkeypatch, tiny_lm):
+def test_a_trained_model_in_the_store_keeps_its_weights_fingerprint_and_its_settings(tmp_path, monkeypatch):
+    # How notebooks 10 and 12 keep a trained encoder: the settings' fingerprint is the store key.
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from ragutils import models
+    from ragutils.tools import store
+
     monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
-    model, tokenizer = tiny_lm
+    tokenizer = AutoTokenizer.from_pretrained(models.model_path("generator", "offline"), local_files_only=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
     settings = {"steps": 3, "lr": 1e-4, "seed": 0}
-    assert finetune.load_trained("toy", settings, type(model)) is None  # nothing saved yet
-    finetune.save_trained(model, tokenizer, "toy", settings, [2.0, 1.5, 1.25])
-    loaded = finetune.load_trained("toy", settings, type(model))
-    assert loaded is not None
-    reloaded, _, losses = loaded
-    assert losses == [2.0, 1.5, 1.25]
+    store.save(model, tokenizer, "toy", store.fingerprint(settings), losses=[2.0, 1.5, 1.25])
+    reloaded, _ = store.load("toy", LlamaForCausalLM)
     assert finetune.weights_fingerprint(reloaded) == finetune.weights_fingerprint(model)
-    assert finetune.load_trained("toy", {**settings, "steps": 4}, type(model)) is None  # other settings: retrain
-    assert finetune.settings_fingerprint({"a": 1, "b": 2}) == finetune.settings_fingerprint({"b": 2, "a": 1})
-
-
-def test_frozen_index_retriever_matches_dense_retrieval_and_passes_gradients():
-    from ragutils import data, dense
-
-    encoder = dense.Encoder()
-    doc_ids, _, passages = data.wiki_passages()
-    doc_ids, passages = doc_ids[:40], passages[:40]
-    vectors = encoder.encode(passages, show_progress=False)
-    index = dense.build_index(vectors, "flat")
-    queries = ["a burrowing mammal of Africa", "the capital of France"]
-    reference = dense.DenseRetriever(encoder, doc_ids, vectors, index).search(queries, 5)
-    retriever = finetune.FrozenIndexRetriever(encoder.model, encoder.tokenizer, index, doc_ids, vectors,
-                                              temperature=0.05, max_length=encoder.max_length)
-    found = retriever.search(queries, 5)
-    assert [[d for d, _ in row] for row in found] == [[d for d, _ in row] for row in reference]
-    assert [[s for _, s in row] for row in found] == [pytest.approx([s for _, s in row], abs=1e-5) for row in reference]
-    ids, scores = retriever.retrieve(queries, 3, grad=True)
-    assert scores.shape == (2, 3) and scores.requires_grad
-    scores.sum().backward()
-    assert encoder.model.embeddings.word_embeddings.weight.grad is not None
-    encoder.model.zero_grad()
-    assert not retriever.retrieve(queries, 3)[1].requires_grad
-    with pytest.raises(CourseError, match="same passages"):
-        finetune.FrozenIndexRetriever(encoder.model, encoder.tokenizer, index, doc_ids[:-1], vectors)
-    with pytest.raises(CourseError):
-        retriever.search(["  "], 3)
-    with pytest.raises(CourseError, match="more than the 40 passages"):
-        retriever.retrieve(queries, 41)
-
-
-def test_passage_answer_log_probs_score_one_passage_per_prompt(tiny_lm):
-    from ragutils.rag import Passage, chat_messages
-
-    model, tokenizer = tiny_lm
-    documents = {"a": ("Paris", "Paris is the capital of France."), "b": ("Lyon", "Lyon is a city in France.")}
-    with torch.no_grad():
-        scores = finetune.passage_answer_log_probs(model, tokenizer, documents, ["Capital of France?"], ["Paris"],
-                                                   [["a", "b"]])
-        assert scores.shape == (1, 2)
-        for column, doc_id in enumerate(["a", "b"]):
-            prompt = tokenizer.apply_chat_template(
-                chat_messages("Capital of France?", [Passage(1, doc_id, *documents[doc_id], 0.0)]),
-                add_generation_prompt=True, tokenize=False)
-            alone = finetune.sequence_log_probs(model, tokenizer, [prompt], ["Paris"])
-            assert scores[0, column].item() == pytest.approx(alone.item(), abs=1e-4)
-    with pytest.raises(CourseError, match="one answer"):
-        finetune.passage_answer_log_probs(model, tokenizer, documents, ["q"], [], [["a"]])
+    assert store.losses("toy") == [2.0, 1.5, 1.25]
+    assert store.ready("toy", store.fingerprint(dict(reversed(settings.items()))))
+    assert not store.ready("toy", store.fingerprint({**settings, "steps": 4}))  # other settings: train again

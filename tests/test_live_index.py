@@ -1,16 +1,21 @@
-"""ragutils.live_index: incremental BM25 and Faiss against full rebuilds, and crash-safe versioned saves."""
+"""ragutils.live_bm25, live_faiss and index_store: incremental BM25 and Faiss against full rebuilds,
+and crash-safe versioned saves."""
 
+import os
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import faiss
 import numpy as np
 import pytest
 
-from ragutils import data, dense, live_index
+from ragutils import data, faiss_index, index_store
 from ragutils.bm25 import BM25Retriever
 from ragutils.errors import CourseError
-from ragutils.live_index import IndexStore, LiveBM25, LiveFaiss
+from ragutils.index_store import IndexStore
+from ragutils.live_bm25 import LiveBM25
+from ragutils.live_faiss import LiveFaiss
 from ragutils.text import ENGLISH_STOPWORDS
 
 # Every BM25 variant, with default and non-default parameters, and every negative-idf mode.
@@ -31,7 +36,7 @@ BM25_SETTINGS = [
 @pytest.fixture(autouse=True, scope="module")
 def one_faiss_thread():
     # Small indexes search faster on one thread, and the machine is shared.
-    with dense.faiss_threads(1):
+    with faiss_index.faiss_threads(1):
         yield
 
 
@@ -171,8 +176,8 @@ def test_deleted_documents_never_come_back(wiki, tmp_path):
 
     assert not found() & set(final.deleted)
     assert all(doc_id not in live for doc_id in final.deleted)
-    live.save(tmp_path)
-    live = LiveBM25.load(tmp_path)
+    IndexStore(tmp_path).save(bm25=live)
+    live = IndexStore(tmp_path).load().bm25
     assert not found() & set(final.deleted)
     live.compact()
     assert not found() & set(final.deleted)
@@ -276,7 +281,7 @@ def test_faiss_add_update_delete_equals_rebuild(faiss_history):
     rebuilt = faiss.IndexFlatIP(32)
     rebuilt.add(h.vectors)
     scores, positions = rebuilt.search(h.queries, 10)
-    brute_scores, brute_positions = dense.brute_force_search(h.vectors, h.queries, 10)
+    brute_scores, brute_positions = faiss_index.brute_force_search(h.vectors, h.queries, 10)
     np.testing.assert_array_equal(brute_positions, positions)
     for row, score_row, position_row in zip(got, scores, positions):
         assert [doc for doc, _ in row] == [h.ids[p] for p in position_row]
@@ -298,7 +303,8 @@ def test_faiss_stale_vectors_never_come_back(faiss_history):
     # Updated vectors live under new Faiss ids: no id was ever given twice.
     faiss_ids = faiss.vector_to_array(h.live.index.id_map)
     assert len(set(faiss_ids.tolist())) == faiss_ids.size == len(h.ids)
-    assert all(h.live._faiss_id[d] >= 2000 for d in kept_updates) and h.live._next_faiss_id == 2300
+    faiss_id_of = dict(zip(h.live.doc_ids, h.live.faiss_ids))
+    assert all(faiss_id_of[d] >= 2000 for d in kept_updates) and h.live.next_faiss_id == 2300
 
 
 def test_faiss_k_larger_than_the_index_and_empty_index():
@@ -379,19 +385,34 @@ def test_save_load_round_trip(two_states, tmp_path):
     assert (loaded.bm25.variant, loaded.bm25.delta) == ("bm25+", 1.0)
     # The loaded indexes go on living: a stale Faiss id is still never reused.
     loaded.dense.update([s.faiss.doc_ids[0]], unit_vectors(1, dim=16, seed=7))
-    assert loaded.dense._faiss_id[s.faiss.doc_ids[0]] == s.faiss._next_faiss_id
+    assert dict(zip(loaded.dense.doc_ids, loaded.dense.faiss_ids))[s.faiss.doc_ids[0]] == s.faiss.next_faiss_id
     assert sorted(p.name for p in (tmp_path / "kb" / "v000001").iterdir()) == [
         "bm25.json", "bm25.npz", "dense.faiss", "dense.json", "manifest.json"]
 
 
-def test_convenience_save_and_load(wiki, tmp_path):
+def test_one_index_alone_round_trip(wiki, tmp_path):
     bm25 = LiveBM25.from_documents(wiki.ids[:50], wiki.passages[:50], stopwords=ENGLISH_STOPWORDS)
-    assert bm25.save(tmp_path) == 1
-    loaded = LiveBM25.load(tmp_path)
-    assert loaded.stopwords == ENGLISH_STOPWORDS
-    assert loaded.search(wiki.titles[:10]) == bm25.search(wiki.titles[:10])
-    with pytest.raises(CourseError, match="holds no Faiss index"):
-        LiveFaiss.load(tmp_path)
+    assert IndexStore(tmp_path).save(bm25=bm25) == 1
+    stored = IndexStore(tmp_path).load()
+    assert stored.dense is None and stored.bm25.stopwords == ENGLISH_STOPWORDS
+    assert stored.bm25.search(wiki.titles[:10]) == bm25.search(wiki.titles[:10])
+    assert sorted(stored.manifest["parts"]) == ["bm25"]
+
+
+def test_indexes_rebuilt_from_their_saved_state(two_states):
+    s = two_states
+    s.change()
+    bm25 = LiveBM25.from_term_counts(*s.bm25.term_counts(), **s.bm25.parameters())
+    assert bm25.doc_ids == s.bm25.doc_ids and bm25.segment_sizes() == [(len(s.bm25), len(s.bm25))]
+    dense = LiveFaiss.from_faiss(faiss.clone_index(s.faiss.index), s.faiss.doc_ids, s.faiss.faiss_ids,
+                                 s.faiss.next_faiss_id)
+    assert s.results(bm25, dense) == s.results(s.bm25, s.faiss)
+    with pytest.raises(CourseError, match="do not carry"):
+        LiveFaiss.from_faiss(s.faiss.index, s.faiss.doc_ids[1:], s.faiss.faiss_ids[1:], s.faiss.next_faiss_id)
+    with pytest.raises(CourseError, match="next Faiss id"):
+        LiveFaiss.from_faiss(s.faiss.index, s.faiss.doc_ids, s.faiss.faiss_ids, 0)
+    with pytest.raises(CourseError, match="term counts of shape"):
+        LiveBM25.from_term_counts(["only"], *s.bm25.term_counts()[1:])
 
 
 def flip_a_byte(path) -> None:
@@ -438,14 +459,26 @@ def crash(*args, **kwargs):
     raise SimulatedCrash("the power went out")
 
 
+def crash_when_replacing(name: str):
+    """os.replace that fails when it would move a file onto `name`, and works for every other file."""
+    replace = os.replace
+
+    def replace_or_crash(source, target, *args, **kwargs):
+        if Path(target).name == name:
+            crash()
+        return replace(source, target, *args, **kwargs)
+
+    return replace_or_crash
+
+
 # Each step of a save, replaced by a function that fails in the middle of it.
 CRASH_POINTS = {
-    "bm25 arrays": (np, "savez"),
-    "faiss file": (faiss, "write_index"),
-    "manifest": (live_index, "_write_manifest"),
-    "fsync of the staging folder": (live_index, "_fsync_dir"),
-    "rename into place": (live_index.os, "rename"),
-    "CURRENT replaced": (live_index.os, "replace"),
+    "bm25 arrays": (np, "savez", crash),
+    "faiss file": (faiss, "write_index", crash),
+    "manifest": (index_store, "_write_manifest", crash),
+    "fsync of the staging folder": (index_store, "_fsync_dir", crash),
+    "rename into place": (os, "rename", crash),
+    "CURRENT replaced": (os, "replace", crash_when_replacing(index_store.CURRENT_FILE)),
 }
 
 
@@ -460,7 +493,7 @@ def test_a_crash_mid_save_leaves_the_previous_version(two_states, tmp_path, monk
     assert after != before
 
     with monkeypatch.context() as patch:
-        patch.setattr(*CRASH_POINTS[crash_point], crash)
+        patch.setattr(*CRASH_POINTS[crash_point])
         with pytest.raises(SimulatedCrash):
             store.save(bm25=s.bm25, dense=s.faiss)
     assert leftovers(tmp_path) or store.versions() == [1, 2]  # the crash left something behind
@@ -479,7 +512,7 @@ def test_a_crash_while_pruning_keeps_the_new_version(two_states, tmp_path, monke
     store = IndexStore(tmp_path, keep=1)
     store.save(bm25=two_states.bm25)
     with monkeypatch.context() as patch:
-        patch.setattr(live_index.shutil, "rmtree", crash)  # deleting the old version fails
+        patch.setattr(index_store.shutil, "rmtree", crash)  # deleting the old version fails
         with pytest.raises(SimulatedCrash):
             store.save(bm25=two_states.bm25)
     assert store.load().version == 2 and store.versions() == [2]  # v1 was moved aside first

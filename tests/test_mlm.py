@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ragutils import mlm
+from ragutils import mlm, nsp
 from ragutils.tools import store
 from ragutils.errors import CourseError
 
@@ -132,27 +132,27 @@ DOCS = [[f"d{d}s{i}" for i in range(n)] for d, n in enumerate([5, 4, 1, 6, 3])]
 
 @pytest.mark.parametrize("seed", range(4))
 def test_nsp_pairs_are_half_next_and_take_random_sentences_from_other_documents(seed):
-    pairs = mlm.nsp_pairs(DOCS, seed=seed)
+    pairs = nsp.nsp_pairs(DOCS, seed=seed)
     assert len(pairs) == 4 + 3 + 0 + 5 + 2  # one pair per sentence that has a successor
     labels = [pair.label for pair in pairs]
-    assert labels.count(mlm.IS_NEXT) == 7 and labels.count(mlm.NOT_NEXT) == 7
+    assert labels.count(nsp.IS_NEXT) == 7 and labels.count(nsp.NOT_NEXT) == 7
     for pair in pairs:
         d, i = pair.first_doc, DOCS[pair.first_doc].index(pair.first)
         assert pair.second in DOCS[pair.second_doc]
-        if pair.label == mlm.IS_NEXT:
+        if pair.label == nsp.IS_NEXT:
             assert pair.second_doc == d and pair.second == DOCS[d][i + 1]
         else:
             assert pair.second_doc != d
-    assert mlm.nsp_pairs(DOCS, seed=seed) == pairs
-    assert mlm.NSP_LABELS == {0: "IsNext", 1: "NotNext"}
+    assert nsp.nsp_pairs(DOCS, seed=seed) == pairs
+    assert nsp.NSP_LABELS == {0: "IsNext", 1: "NotNext"}
 
 
 def test_nsp_pairs_differ_between_seeds_and_refuse_impossible_input():
-    assert mlm.nsp_pairs(DOCS, seed=0) != mlm.nsp_pairs(DOCS, seed=1)
+    assert nsp.nsp_pairs(DOCS, seed=0) != nsp.nsp_pairs(DOCS, seed=1)
     with pytest.raises(CourseError, match="two sentences"):
-        mlm.nsp_pairs([["only one"], ["another"]])
+        nsp.nsp_pairs([["only one"], ["another"]])
     with pytest.raises(CourseError, match="another one"):
-        mlm.nsp_pairs([["a", "b", "c"]])
+        nsp.nsp_pairs([["a", "b", "c"]])
 
 
 def test_fill_mask_top_k(tiny, tokenizer):

@@ -135,7 +135,7 @@ def passages():
 
 
 def test_leave_one_out_equals_scoring_each_prompt_alone(tiny_lm):
-    from ragutils.finetune import sequence_log_probs
+    from ragutils.joint import sequence_log_probs
 
     model, tokenizer = tiny_lm
     found = passages()

@@ -176,7 +176,7 @@ def test_lora_trains_only_adapters_in_the_last_layers_and_starts_as_the_base_mod
     assert {int(name.split("layers.")[1].split(".")[0]) for name in trainable} == {2, 3}
     assert not any(p.requires_grad for name, p in lora.named_parameters() if "lora_" not in name)
     # q, k, v, o of 2 layers, each r * (d_in + d_out): hidden 32, key/value width 16.
-    assert sft.count_parameters(lora)[0] == 2 * 4 * ((32 + 32) + (32 + 16) + (32 + 16) + (32 + 32))
+    assert models.count_parameters(lora, trainable_only=True) == 2 * 4 * ((32 + 32) + (32 + 16) + (32 + 16) + (32 + 32))
     with torch.no_grad():  # B starts at zero: the adapted model computes what the base model did
         assert torch.allclose(lora(ids).logits, before)
 
@@ -213,30 +213,33 @@ def test_bad_lora_settings_are_clear_errors(tokenizer):
         sft.add_lora(tiny_model(tokenizer), last_layers=1, r=0)
 
 
-# --- the cache -------------------------------------------------------------------------------
+# --- the adapter in the store -----------------------------------------------------------------
 
 
 # peft 0.21 reads an attribute that transformers 5 deprecates (sft.load silences it the same way).
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
-def test_the_adapter_is_saved_atomically_and_found_by_its_fingerprint(tokenizer, tmp_path, monkeypatch):
-    from peft import PeftModel
+def test_the_store_keeps_only_the_adapter_and_load_puts_it_back_on_the_base_generator(tokenizer, tmp_path,
+                                                                                      monkeypatch):
+    from ragutils.tools import store
 
     monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
+    # The profile's generator is the tiny model here: the same base weights every time it is loaded.
+    monkeypatch.setattr(models, "load", lambda role, profile=None: models.LoadedModel(tiny_model(tokenizer), tokenizer))
     name = "sft-test"
-    assert not sft.ready(name=name)
     with pytest.raises(CourseError, match="run notebook 11"):
-        sft.load_history(name)
+        sft.load(name)
     lora = sft.add_lora(tiny_model(tokenizer), last_layers=2, r=2)
     for p in lora.parameters():  # make the adapter non-trivial
         if p.requires_grad:
             torch.nn.init.normal_(p)
-    key = sft.fingerprint({"r": 2, "steps": 1})
-    folder = sft.save(lora, tokenizer, [2.5, 1.25], {"fingerprint": key}, name=name)
-    assert folder == models.trained_dir(name) and folder.parent == tmp_path / "models"
-    assert sft.ready(key, name=name) and not sft.ready(sft.fingerprint({"r": 4}), name=name)
-    assert sft.load_history(name) == [2.5, 1.25]
+    folder = store.save(lora, tokenizer, name, store.fingerprint({"r": 2, "steps": 1}), losses=[2.5, 1.25])
+    assert (folder / "adapter_config.json").is_file()
     assert not (folder / "model.safetensors").exists()  # only the adapter, not the base weights
-    reloaded = PeftModel.from_pretrained(tiny_model(tokenizer), str(folder))
+    assert store.losses(name) == [2.5, 1.25]
     ids = torch.tensor([[1, 50, 60]])
     with torch.no_grad():
-        assert torch.allclose(reloaded(ids).logits, lora(ids).logits, atol=1e-6)
+        expected = lora(ids).logits
+        for merge in (True, False):
+            model, _ = sft.load(name, merge=merge)
+            assert not model.training
+            assert torch.allclose(model(ids).logits, expected, atol=1e-5)
