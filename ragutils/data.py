@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # imported lazily at run time: `datasets` takes seconds to im
 CORPORA = ("wiki", "jargon", "pyfaq")
 DERIVED = ("retrieval", "qa", "topics", "retriever_pairs", "jargon_mlm")
 SPLITS = ("train", "dev", "test")
+# Fact QA (data/derived/factqa) is no train/dev/test set of one kind: its files are named for how they were made.
+FACTQA_PARTS = ("generated_train", "generated_dev", "hand_dev", "hand_test", "hand_unanswerable")
+FACTQA_TYPES = ("date", "year", "number", "person", "place", "organization", "work", "other")
 
 # The split of an item is a hash of a stable key (an article's title, a jargon
 # entry's text), salted with this string. A hash, not a shuffle: adding or
@@ -116,6 +119,21 @@ def load_split(name: str) -> datasets.DatasetDict:
         raise CourseError(f"derived set {name!r} not found: no train/dev/test .jsonl in {folder}; "
                           + REBUILD_HINT)
     return _load_json(files)
+
+
+def factqa(part: str) -> list[dict]:
+    """The rows of one file of fact QA (see FACTQA_PARTS): questions whose answer is a span inside the article.
+
+    "hand_dev" and "hand_test" are written by hand, the way a person asks, about dev- and
+    test-split articles; "hand_unanswerable" asks what no article says (`answers` is
+    empty); "generated_train" and "generated_dev" are made from sentence patterns, each
+    with the answer's character offset in the article's text (`answer_start`).
+
+    Used in notebook 07.
+    """
+    if part not in FACTQA_PARTS:
+        raise CourseError(f"unknown fact-QA file {part!r}; known files: {', '.join(FACTQA_PARTS)}")
+    return read_jsonl(data_dir() / "derived" / "factqa" / f"{part}.jsonl")
 
 
 def _load_json(files: dict[str, Path], split: str | None = None) -> datasets.Dataset | datasets.DatasetDict:

@@ -1,11 +1,11 @@
-"""Questions from sentence patterns: the rules that make the generated training questions of data/derived/factqa.
+"""Questions from sentence patterns: the rules about places, things, works and events, and what every rule shares.
 
 Each rule reads one sentence of an article and, when the sentence has its pattern
 ("... was founded in 1639 ...", "Its capital is Nairobi"), asks about one span of it
-the way a person would ("When was Ulaanbaatar founded?"), naming the article by its
-title and paraphrasing the rest, so the question rarely repeats the sentence. The
-checks that every question must pass (span found, not the title, no copied words)
-are ``tools.factqa_build``'s.
+the way a person would ("When was Ulaanbaatar founded?"): it names the article by its
+title and words the rest its own way, so the question seldom repeats the sentence.
+The rules about people are ``tools.factqa_people``'s; the checks that every question
+must pass (the span, not the title, no copied words) are ``tools.factqa_build``'s.
 """
 
 from __future__ import annotations
@@ -18,30 +18,41 @@ from ..text import split_sentences
 from .derived import _base_title, _is_person
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_YEAR = r"(?:\d{1,4} (?:BC|BCE|AD|CE)\b|AD \d{1,4}\b|(?<![\d,.])(?:1\d{3}|20[0-2]\d)(?![\d,]))"
+YEAR = r"(?:\d{1,4} (?:BC|BCE|AD|CE)\b|AD \d{1,4}\b|(?<![\d,.])(?:1\d{3}|20[0-2]\d)(?![\d,]))"
 # A day and month with a year ("10 December 1815", "December 10, 1815"), a month and year, or a year.
-WHEN = (rf"(?:\d{{1,2}} (?:{MONTHS}),? {_YEAR}|(?:{MONTHS}) \d{{1,2}}, {_YEAR}|(?:{MONTHS}) {_YEAR}|{_YEAR})")
-_NUMBER = (r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:million|billion|thousand))?"
-           r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
-           r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|hundreds?)\b")
-# A proper name: capitalised words, with the small words names keep inside ("Isle of Man", "Vincent van Gogh").
+WHEN = rf"(?:\d{{1,2}} (?:{MONTHS}),? {YEAR}|(?:{MONTHS}) \d{{1,2}}, {YEAR}|(?:{MONTHS}) {YEAR}|{YEAR})"
+NUMBER = (r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:million|billion|thousand))?"
+          r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+          r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty)\b")
 _CAP = r"[A-Z][\w'’\-]*\w|[A-Z]"
+# A proper name: capitalised words, and the small words that names keep inside ("Isle of Man", "Vincent van Gogh").
 NAME = rf"(?:{_CAP})(?:\s(?:(?:of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon)\s)*(?:{_CAP}))*"
-# Words that open a relative or subordinate clause: after one, the rest of the sentence may be about something else.
-_CLAUSE = re.compile(r"\b(?:which|who|whom|whose|where|while|whereas|although|though|because|if|that|when|"
-                     r"after|before|until|unlike|like|whereby)\b|[;:–—]")
-_PRONOUN_OF = {"he": "person", "she": "person", "it": "thing", "they": "thing"}
+# Words that open a clause: after one, the sentence may be about something other than the article.
+CLAUSE = re.compile(r"\b(?:which|who|whom|whose|where|while|whereas|although|though|because|if|that|when|"
+                    r"after|before|until|unlike|like|whereby)\b|[;:–—]")
+# "The city was founded in 1639": openings that name the article by what it is.
+_GENERIC_NOUNS = ("city", "country", "state", "town", "capital", "island", "river", "lake", "mountain", "region",
+                  "province", "university", "company", "empire", "kingdom", "dynasty", "war", "battle", "treaty",
+                  "band", "group", "film", "novel", "book", "play", "opera", "painting", "work", "building",
+                  "church", "cathedral", "temple", "palace", "bridge", "dam", "canal", "park", "organisation",
+                  "organization", "party", "movement", "magazine", "newspaper", "language", "sea", "element",
+                  "species", "genus", "family", "planet", "moon", "star", "galaxy", "museum", "school", "team")
+_ORGANISATION = re.compile(r"\b(?:Company|Corporation|Inc|Ltd|University|Institute|Society|Association|Studios?|"
+                           r"Records|Party|Agency|Council|Bank|Group|Foundation|Laboratories|Motors|Pictures|"
+                           r"Academy|College|Church|Army|Navy|Organi[sz]ation|League|Club|Network|Systems|Games|"
+                           r"Entertainment|Microsoft|Apple|Google|IBM|Sony|Nintendo)\b")
 
 
 @dataclass(frozen=True)
 class Subject:
-    """An article as questions name it: its title's name, whether it is a person, its tense."""
+    """An article as its questions name it: the name, whether it is a person, its tense, and what refers to it."""
 
     title: str
-    name: str  # "Ulaanbaatar", "the Aswan High Dam"
+    name: str  # "Ulaanbaatar", "the Aswan High Dam", "Hausa" (for "Hausa language")
     person: bool
-    past: bool  # the first sentence says "was", not "is"
-    refs: tuple[str, ...]  # lower-cased openings of a sentence that refer to the article
+    past: bool  # its first sentence says "was", not "is"
+    refs: tuple[str, ...]  # lower-cased sentence openings that refer to the article, longest first
+    kind: str  # a living thing's name as a common noun: "the koala" (text: "The koala is ..."), else `name`
 
     @property
     def be(self) -> str:
@@ -68,43 +79,49 @@ class Question:
     answer_type: str
 
 
+# A rule yields (question, match, the match's group that holds the answer, the answer's type).
+Found = Iterator[tuple[str, re.Match, str, str]]
+Rule = Callable[[Subject, str, bool], Found]
+
+
 def subject_of(article: dict) -> Subject:
     """How questions name an article, and which sentence openings refer to it."""
     title, text = article["title"], article["text"]
     base = _base_title(title)
-    name = f"the {base}" if text.lower().startswith(f"the {base.lower()}") else base
+    name = f"the {text[4:4 + len(base)]}" if text.lower().startswith(f"the {base.lower()}") else base
     person = _is_person(article)
     first = re.match(r"[^.]{0,200}? (is|are|was|were) ", text)
-    past = bool(first and first.group(1) in ("was", "were"))
     refs = {base.lower(), name.lower(), title.lower()}
     if first:
-        opening = re.split(r",| \(", text[:first.start(1) - 1])[0].strip().lower()
+        opening = re.split(r",| \(", text[:first.start(1) - 1])[0].strip()
         if 0 < len(opening.split()) <= 6:
-            refs.add(opening)  # the subject of the first sentence: "tokyo metropolis", "eugen berthold brecht"
+            refs.add(opening.lower())  # "tokyo", "eugen berthold friedrich brecht"
+            if not person and f"{base.lower()} ".startswith(f"{opening.lower()} "):
+                name = opening[0].lower() + opening[1:] if opening.startswith("The ") else opening  # "Hausa"
     if person:
         refs |= {"he", "she", base.split()[-1].lower()}
     else:
         refs |= {"it", "they"} | {f"the {noun}" for noun in _GENERIC_NOUNS}
-    return Subject(title, name, person, past, tuple(sorted(refs, key=len, reverse=True)))
-
-
-# "The city was founded in 1639": an opening that names the article by what it is.
-_GENERIC_NOUNS = ("city", "country", "state", "town", "capital", "island", "river", "lake", "mountain", "region",
-                  "province", "university", "company", "empire", "kingdom", "dynasty", "war", "battle", "treaty",
-                  "band", "group", "film", "novel", "book", "play", "opera", "painting", "work", "building",
-                  "church", "cathedral", "temple", "palace", "bridge", "dam", "canal", "park", "organisation",
-                  "organization", "party", "movement", "magazine", "newspaper", "language", "sea", "element",
-                  "species", "genus", "family", "planet", "moon", "star", "galaxy", "museum", "school", "team")
+    # "Swans are birds ...", "The koala is ...": the title is a common noun, so questions say "the swan".
+    common = re.search(rf"\b{re.escape(base.lower())}s?\b", text) or re.match(rf"{re.escape(base)}s ", text)
+    kind = f"the {base.lower()}" if common and not person else name
+    return Subject(title, name, person, bool(first and first.group(1) in ("was", "were")),
+                   tuple(sorted(refs, key=len, reverse=True)), kind)
 
 
 def about_article(subject: Subject, sentence: str, at: int) -> bool:
-    """Whether the sentence opens by naming the article, with no clause in between, before position `at`."""
+    """Whether the sentence opens by naming the article, with no clause between that and position `at`."""
     head = sentence[:at]
     lower = head.lower()
     for ref in subject.refs:
         if lower.startswith(ref) and (len(lower) == len(ref) or not lower[len(ref)].isalnum()):
-            return not _CLAUSE.search(head[len(ref):])
+            return not CLAUSE.search(head[len(ref):])
     return False
+
+
+def said_of(subject: Subject, sentence: str, at: int, first: bool) -> bool:
+    """Whether what stands at `at` is said of the article: a sentence about it, or the first sentence's main clause."""
+    return about_article(subject, sentence, at) or (first and not CLAUSE.search(sentence[:at]))
 
 
 def when_type(span: str) -> str:
@@ -112,23 +129,29 @@ def when_type(span: str) -> str:
     return "date" if re.search(MONTHS, span) else "year"
 
 
+def maker_type(name: str) -> str:
+    """"organization" for a company, party or university that made something, else "person"."""
+    return "organization" if _ORGANISATION.search(name) else "person"
+
+
+def sentences(text: str) -> Iterator[tuple[int, str]]:
+    """The sentences of a text, each with its offset."""
+    position = 0
+    for sentence in split_sentences(text):
+        start = text.index(sentence, position)
+        position = start + len(sentence)
+        yield start, sentence
+
+
 # ---------------------------------------------------------------------------
-# The rules. Each takes the subject, one sentence and whether it is the first,
-# and yields (question, the match of the answer's group) pairs.
+# When and by whom something was made
 # ---------------------------------------------------------------------------
 
-Found = Iterator[tuple[str, re.Match, str, str]]  # question, match, group, answer type
-
-
-def _rx(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
-
-
-_FOUNDED = _rx(rf"\b(?:was |were )?(founded|established|formed|built|completed|constructed|opened|inaugurated|"
-               rf"discovered|invented|first described|first published|published|premiered|released|signed|"
-               rf"ratified|adopted|coined|launched|dissolved|abolished)(?: (?:in|on) (?P<when>{WHEN})"
-               rf"| by (?:the )?(?P<who>{NAME}))")
-_VERB_QUESTION = {
+_FOUNDED = re.compile(rf"\b(?:was |were )?(founded|established|formed|built|completed|constructed|opened|"
+                      rf"inaugurated|discovered|invented|first described|first published|published|premiered|"
+                      rf"released|signed|ratified|adopted|coined|launched|dissolved|abolished)"
+                      rf"(?: (?:in|on) (?P<when>{WHEN})| by (?:the )?(?P<who>{NAME}))")
+_VERB_QUESTION = {  # verb → (when was it done, who did it)
     "founded": ("When was {name} founded?", "Who founded {name}?"),
     "established": ("When was {name} established?", "Who established {name}?"),
     "formed": ("In what year was {name} formed?", None),
@@ -155,355 +178,201 @@ _VERB_QUESTION = {
 
 
 def founded(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X was founded in 1639 / by the Romans" → "When was X founded?", "Who founded X?" (and built, discovered ...)."""
-    if subject.person:
-        return
+    """"The city was founded in 1639 / by the Romans" → "When was X founded?", "Who founded X?" (built, discovered ...)."""
     for m in _FOUNDED.finditer(sentence):
-        if not (about_article(subject, sentence, m.start()) or (first and not _CLAUSE.search(sentence[:m.start()]))):
+        if subject.person or not said_of(subject, sentence, m.start(), first):
             continue
-        when_q, who_q = _VERB_QUESTION[m.group(1)]
+        when_question, who_question = _VERB_QUESTION[m.group(1)]
         if m.group("when"):
-            yield when_q.format(name=subject.name), m, "when", when_type(m.group("when"))
-        elif who_q and m.group("who"):
-            yield who_q.format(name=subject.name), m, "who", "person"
+            yield when_question.format(name=subject.name), m, "when", when_type(m.group("when"))
+        elif who_question and m.group("who"):
+            yield who_question.format(name=subject.name), m, "who", maker_type(m.group("who"))
 
 
-_BY_WORK = _rx(rf"\b(?:is|was) an? (?:(?P<year>{_YEAR}) )?(?:[\w-]+ ){{0,3}}?"
-               rf"(?P<kind>novel|novella|film|play|stage play|opera|painting|poem|epic poem|song|album|symphony|"
-               rf"ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)"
-               rf"(?: (?:written|directed|composed|painted|sculpted|created|produced|recorded))?"
-               rf"(?: by (?:the )?(?:[\w-]+ ){{0,3}}?(?P<who>{NAME}))?")
+_WORK = re.compile(rf"\b(?:is|was) an? (?:(?P<year>{YEAR}) )?(?:[\w-]+ ){{0,3}}?"
+                   rf"(?P<kind>novel|novella|film|play|stage play|opera|painting|poem|epic poem|song|album|"
+                   rf"symphony|ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)"
+                   rf"(?: (?:written|directed|composed|painted|sculpted|created|produced|recorded))?"
+                   rf"(?: by (?:the )?(?:[\w-]+ ){{0,3}}?(?P<who>{NAME}))?")
 _MAKER = {"novel": "wrote", "novella": "wrote", "play": "wrote", "stage play": "wrote", "poem": "wrote",
           "epic poem": "wrote", "book": "wrote", "treatise": "wrote", "short story": "wrote", "comedy": "wrote",
           "tragedy": "wrote", "film": "directed", "opera": "composed", "symphony": "composed", "ballet": "composed",
           "song": "recorded", "album": "recorded", "musical": "created", "painting": "painted",
           "fresco": "painted", "sculpture": "made", "series": "created", "sitcom": "created"}
-_WORK_YEAR = {"wrote": "written", "directed": "released", "composed": "composed", "recorded": "released",
-              "created": "first shown", "painted": "painted", "made": "made"}
+_MADE = {"wrote": "written", "directed": "released", "composed": "composed", "recorded": "released",
+         "created": "first shown", "painted": "painted", "made": "made"}
 
 
 def work(subject: Subject, sentence: str, first: bool) -> Found:
     """"X is a 1949 stage play written by Arthur Miller" → "Who wrote X?", "In what year was X written?"."""
-    if not first or subject.person:
-        return
-    m = _BY_WORK.search(sentence)
-    if not m or _CLAUSE.search(sentence[:m.start()]):
+    m = _WORK.search(sentence) if first and not subject.person else None
+    if not m or CLAUSE.search(sentence[:m.start()]):
         return
     verb = _MAKER[m.group("kind")]
     if m.group("who") and m.group("who") not in MONTHS.split("|"):
-        yield f"Who {verb} {subject.name}?", m, "who", "person"
+        yield f"Who {verb} {subject.name}?", m, "who", maker_type(m.group("who"))
     if m.group("year"):
-        yield f"In what year was {subject.name} {_WORK_YEAR[verb]}?", m, "year", "year"
+        yield f"In what year was {subject.name} {_MADE[verb]}?", m, "year", "year"
 
 
-_MADE_BY = _rx(rf"\b(written|directed|composed|painted|designed|sculpted|invented|discovered|developed|"
-               rf"founded|created|led|commanded) by (?:the )?(?:[a-z][\w-]+ ){{0,3}}?(?P<who>{NAME})")
-_MADE_QUESTION = {"written": "Who wrote {name}?", "directed": "Who directed {name}?",
-                  "composed": "Who composed {name}?", "painted": "Who painted {name}?",
-                  "designed": "Who designed {name}?", "sculpted": "Who sculpted {name}?",
-                  "invented": "Who invented {name}?", "discovered": "Who discovered {name}?",
-                  "developed": "Who developed {name}?", "founded": "Who founded {name}?",
-                  "created": "Who created {name}?", "led": "Who led {name}?", "commanded": "Who commanded {name}?"}
+_MADE_BY = re.compile(rf"\b(written|directed|composed|painted|designed|sculpted|invented|discovered|developed|"
+                      rf"founded|created|led|commanded) by (?:the )?(?:[a-z][\w-]+ ){{0,3}}?(?P<who>{NAME})")
+_WHO_MADE = {"written": "wrote", "sculpted": "sculpted", "led": "led", "commanded": "commanded"}
 
 
 def made_by(subject: Subject, sentence: str, first: bool) -> Found:
     """"X ... directed by Victor Fleming" → "Who directed X?" (written, composed, designed, invented, led ...)."""
-    if subject.person:
-        return
     for m in _MADE_BY.finditer(sentence):
-        if about_article(subject, sentence, m.start()) or (first and not _CLAUSE.search(sentence[:m.start()])):
-            yield _MADE_QUESTION[m.group(1)].format(name=subject.name), m, "who", "person"
+        if not subject.person and said_of(subject, sentence, m.start(), first):
+            verb = _WHO_MADE.get(m.group(1), m.group(1))
+            yield f"Who {verb} {subject.name}?", m, "who", maker_type(m.group("who"))
             return
 
 
-_NATIONALITY = _rx(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:an?|the) (?:(?:Ancient|ancient|Classical) )?"
-                   r"(?P<nat>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?= )")
-_NOT_NATIONALITY = frozenset("Christian Catholic Franciscan Jesuit Dominican Benedictine Lutheran Protestant Jewish "
-                             "Muslim Sunni Shia Hindu Buddhist Republican Democratic Victorian Elizabethan Marxist "
-                             "Roman Renaissance Baroque Romantic Impressionist Hellenistic Byzantine Confucian "
-                             "Carthaginian Athenian Spartan Macedonian Olympic Nobel Academy Grammy Major Late Early "
-                             "Medieval Founding Chief Prime Supreme Grand Great Holy Reformed Orthodox Islamic Arab "
-                             "Anglican Sufi Stoic Neoplatonic Calvinist Puritan Mughal Ottoman Mongol".split())
+_CENTURY = re.compile(r"\b(?P<verb>originated|emerged|developed|flourished|began|appeared|arose|"
+                      r"(?:was |were )(?:founded|built|established|written|composed|invented|introduced|formed))"
+                      r"(?: [a-z]+){0,2}? in the (?P<century>(?:early |late |mid-)?\d+(?:st|nd|rd|th)[ -]century"
+                      r"(?: BC| BCE| AD| CE)?)")
+_BASE_FORM = {"originated": "originate", "emerged": "emerge", "developed": "develop", "flourished": "flourish",
+              "began": "begin", "appeared": "appear", "arose": "arise"}
 
 
-def nationality(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X was a German playwright" → "What nationality was X?"."""
-    if not (first and subject.person):
-        return
-    m = _NATIONALITY.search(sentence)
-    if m and m.group("nat") not in _NOT_NATIONALITY and re.search(r"(?:an|ese|ish|ch|i|ic|ek|ss|ai|ch|sh)$",
-                                                                  m.group("nat").split("-")[0]):
-        yield f"What nationality {subject.be} {subject.name}?", m, "nat", "other"
+def century(subject: Subject, sentence: str, first: bool) -> Found:
+    """"Rum originated in the Caribbean in the 17th century" → "In which century did rum originate?"."""
+    m = _CENTURY.search(sentence)
+    if m and not subject.person and said_of(subject, sentence, m.start(), first):
+        verb = m.group("verb")
+        action = (f"{verb.split()[0]} {subject.name} {verb.split()[1]}" if " " in verb
+                  else f"did {subject.name} {_BASE_FORM[verb]}")
+        yield f"In which century {action}?", m, "century", "date"
 
 
-def full_name(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Hermann Karl Hesse was ..." (title Hermann Hesse) → "What was Hermann Hesse's full name?"."""
-    if not (first and subject.person):
-        return
-    m = re.match(rf"(?P<full>{NAME})(?:,| was| is| \()", sentence)
-    if not m:
-        return
-    full, short = m.group("full").split(), _base_title(subject.title).split()
-    words = iter(full)
-    if len(short) < len(full) <= 7 and all(word in words for word in short) and full[-1] == short[-1]:
-        yield f"What {subject.be} {subject.owner} full name?", m, "full", "person"
+# ---------------------------------------------------------------------------
+# Names, places and numbers
+# ---------------------------------------------------------------------------
 
-
-_ALIAS = _rx(r"(?:also|commonly|often|sometimes|formerly|popularly|originally|informally|better)? ?"
-             r"(?:known|called|referred to|nicknamed) (?:as )?(?:simply )?(?:the )?[\"“]?(?P<alias>"
-             + NAME + r")[\"”]?(?=[,.;)]| or | and )")
+_ALIAS = re.compile(r"(?:also|commonly|often|sometimes|formerly|popularly|originally|informally|better)? ?"
+                    r"(?:known|called|referred to|nicknamed) (?:as )?(?:simply )?(?:the )?[\"“]?(?P<alias>"
+                    + NAME + r")[\"”]?(?=[,.;)]| or | and )")
 
 
 def alias(subject: Subject, sentence: str, first: bool) -> Found:
     """", also known as the Red Planet," → "By what other name is X known?"."""
-    if not first:
-        return
-    for m in _ALIAS.finditer(sentence):
+    for m in _ALIAS.finditer(sentence) if first else ():
         found = m.group("alias")
-        if _CLAUSE.search(sentence[:m.start()]) or len(found.split()) > 6:
+        if CLAUSE.search(sentence[:m.start()]) or len(found.split()) > 6:
             return
         if found.lower() not in subject.refs and found.lower() != subject.name.lower():
             yield f"By what other name {subject.be} {subject.name} known?", m, "alias", "other"
             return
 
 
-_CAPITAL_OF = _rx(rf"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:also )?the (?:de facto |de jure |historical |former )?"
-                  rf"capital(?: city)?(?:,? (?:and|as well as) (?:the )?(?:largest|most populous) city)? "
-                  rf"(?:of|in) (?:the )?(?P<of>{NAME})")
-_HAS_CAPITAL = _rx(rf"\b(?:[Ii]ts|[Tt]he|{{owner}}) capital(?: city)?(?: and (?:largest|most populous) city)? "
-                   rf"(?:is|was|and largest city,) (?:the city of )?(?P<capital>{NAME})")
-_LARGEST_CITY = _rx(rf"\b(?:[Ii]ts|[Tt]he) (?:largest|most populous) city (?:is|was) (?P<city>{NAME})")
+_CAPITAL_OF = re.compile(rf"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:also )?the (?:de facto |historical |former )?"
+                         rf"capital(?: city)?(?:,? (?:and|as well as) (?:the )?(?:largest|most populous) city)? "
+                         rf"(?:of|in) (?:the )?(?P<of>{NAME})")
+_HAS_CAPITAL = re.compile(rf"\b(?:[Ii]ts|[Tt]he) capital(?: city)?(?: and (?:largest|most populous) city)? "
+                          rf"(?:is|was) (?:the city of )?(?P<capital>{NAME})")
+_LARGEST_CITY = re.compile(rf"\b(?:[Ii]ts|[Tt]he) (?:largest|most populous) city (?:is|was) (?P<city>{NAME})")
 
 
 def capital(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X is the capital of Kenya" → "Of which country is X the capital?"; "Its capital is Y" → "What is X's capital?"."""
+    """"X is the capital of Kenya" → "X is the capital of which country or region?"; "Its capital is Y" → "What is X's capital?"."""
     if subject.person:
         return
-    if first and (m := _CAPITAL_OF.search(sentence)) and not _CLAUSE.search(sentence[:m.start("of")]):
+    if first and (m := _CAPITAL_OF.search(sentence)) and not CLAUSE.search(sentence[:m.start("of")]):
         yield f"{subject.name} is the capital of which country or region?", m, "of", "place"
-    owner = re.escape(subject.owner)
     for pattern, group, question in ((_HAS_CAPITAL, "capital", f"What is the capital of {subject.name}?"),
                                      (_LARGEST_CITY, "city", f"Which is the largest city of {subject.name}?")):
-        m = re.search(pattern.pattern.replace("{owner}", owner), sentence)
-        if m and (m.group(0)[:3].lower() == "its" or about_article(subject, sentence, m.start()) or
-                  sentence.lower().startswith(subject.owner.lower())):
+        m = pattern.search(sentence)
+        if m and (m.group(0)[:3].lower() == "its" or about_article(subject, sentence, m.start())):
             yield question, m, group, "place"
 
 
-_POPULATION = _rx(rf"\b(?:a |an |its |the )?(?:estimated |total |combined |recorded )?population "
-                  rf"(?:of |was |is |at |stood at |reached )?(?:an estimated |about |around |approximately |over |"
-                  rf"more than |nearly |almost |roughly |some |just over |under )?(?P<n>{_NUMBER})"
-                  rf"(?! (?:km|sq|square|BC))")
-_INHABITANTS = _rx(rf"\b(?:home to|has|had|with) (?:an estimated |about |around |approximately |over |more than |"
-                   rf"nearly |almost |roughly |some )?(?P<n>{_NUMBER}) (?:inhabitants|residents|people)\b")
+_POPULATION = re.compile(rf"\b(?:estimated |total |combined |recorded )?population (?:of |was |is |at |stood at |"
+                         rf"reached )?(?:an estimated |about |around |approximately |over |more than |nearly |"
+                         rf"almost |roughly |some |just over |under )?(?P<n>{NUMBER})(?! (?:km|sq|square|BC))"
+                         rf"|\b(?:home to|has|had|with) (?:an estimated |about |around |approximately |over |"
+                         rf"more than |nearly |almost |roughly |some )?(?P<n2>{NUMBER}) (?:inhabitants|residents|people)\b")
 
 
 def population(subject: Subject, sentence: str, first: bool) -> Found:
-    """"... a population of 2.04 million" → "What is the population of X?"."""
-    if subject.person:
+    """"... a population of 2.04 million" → "How many people live in X?"."""
+    m = _POPULATION.search(sentence)
+    if not m or subject.person or re.search(r"(?:metropolitan|metro|urban|greater|wider) (?:area )?(?:population|area)",
+                                            sentence[max(0, m.start() - 30):m.end()], re.I):
         return
-    for pattern in (_POPULATION, _INHABITANTS):
-        m = pattern.search(sentence)
-        if m and not re.search(r"(?:metropolitan|metro|urban|greater|wider) (?:area )?(?:population|area)",
-                               sentence[max(0, m.start() - 30):m.end()], re.I):
-            if about_article(subject, sentence, m.start()) or (first and not _CLAUSE.search(sentence[:m.start()])):
-                yield f"How many people live in {subject.name}?", m, "n", "number"
-                return
+    if said_of(subject, sentence, m.start(), first):
+        yield f"How many people live in {subject.name}?", m, "n" if m.group("n") else "n2", "number"
 
 
-_MEASURE = _rx(rf"\b(?P<n>(?:{_NUMBER})(?:[–-]\d+(?:\.\d+)?)? ?(?:km2|km²|square kilometres|square kilometers|"
-               rf"sq mi|km|kilometres|kilometers|miles|mi|metres|meters|m|feet|ft))"
-               rf"(?P<what> long| in length| high| tall| in height| above sea level| in diameter| wide| deep|)\b")
+_MEASURE = re.compile(rf"\b(?P<n>(?:{NUMBER})(?:[–-]\d+(?:\.\d+)?)? ?(?:km2|km²|square kilometres|square kilometers|"
+                      rf"sq mi|km|kilometres|kilometers|miles|mi|metres|meters|m|feet|ft))"
+                      rf"(?P<what> long| in length| high| tall| in height| above sea level| in diameter| wide| deep|)\b")
 _MEASURE_QUESTION = {" long": "How long is {name}?", " in length": "How long is {name}?",
                      " high": "How high is {name}?", " tall": "How tall is {name}?",
                      " in height": "How tall is {name}?", " above sea level": "How high above sea level is {name}?",
                      " in diameter": "What is the diameter of {name}?", " wide": "How wide is {name}?",
-                     " deep": "How deep is {name}?"}
+                     " deep": "How deep is {name}?", "": "What is the area of {name}?"}
 
 
 def measure(subject: Subject, sentence: str, first: bool) -> Found:
     """"... 6,650 km long" → "How long is X?"; "an area of 105.4 km2" → "What is the area of X?"."""
-    if subject.person:
-        return
-    for m in _MEASURE.finditer(sentence):
+    for m in _MEASURE.finditer(sentence) if not subject.person else ():
         before = sentence[max(0, m.start() - 40):m.start()].lower()
-        if m.group("what"):
-            question = _MEASURE_QUESTION[m.group("what")]
-        elif re.search(r"\b(?:area|covers|covering)\b[^,]{0,20}$", before) and re.search(r"km2|km²|square|sq", m.group(0)):
-            question = "What is the area of {name}?"
-        else:
-            continue
         if before.endswith("("):
             continue  # the same length in other units
-        if about_article(subject, sentence, m.start()) or (first and not _CLAUSE.search(sentence[:m.start()])):
-            yield question.format(name=subject.name), m, "n", "number"
+        area = re.search(r"\b(?:area|covers|covering)\b[^,]{0,20}$", before) and re.search(r"km2|km²|sq", m.group(0))
+        if (m.group("what") or area) and said_of(subject, sentence, m.start(), first):
+            yield _MEASURE_QUESTION[m.group("what")].format(name=subject.name), m, "n", "number"
             return
 
 
-_BORN = _rx(rf"\b[Bb]orn (?:on |in )?(?:(?P<when>{WHEN}) )?(?:in |at )(?:the )?(?:(?:village|town|city) of )?"
-            rf"(?P<place>{NAME})|\b[Bb]orn (?:on |in )?(?P<when2>{WHEN})")
-_DEATH = _rx(rf"\b(?:(?:his|her) death|died|his assassination|her assassination|his execution|her execution)"
-             rf"(?: (?:at|in) (?P<place>{NAME}))?(?: on| in) (?P<when>{WHEN})")
+_LOCATED = re.compile(
+    rf"(?:^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:an?|the) (?:[a-z-]+ ){{0,4}}(?:city|town|country|state|province|"
+    rf"region|island|village|municipality|river|lake|mountain|range|university|museum|desert|peninsula|port|capital|"
+    rf"archipelago|volcano|building|cathedral|mosque|temple|palace|church|site|park|monument|castle|bridge|dam|"
+    rf"canal|strait|gulf|bay|sea|metropolis|nation|county|district|territory) (?:located |situated )?(?:in|of)"
+    rf"|\b(?:located|situated|lies|lying|sits|headquartered|based) (?:mainly |mostly |partly |entirely )?in"
+    rf"|\b(?P<native>native to|originated in|originates in|endemic to)) (?:the )?"
+    rf"(?:(?:far |extreme )?(?:north|south|east|west|central|northern|southern|eastern|western|north-?eastern|"
+    rf"north-?western|south-?eastern|south-?western|north-?central|south-?central|coastal|present-day|modern-day|"
+    rf"modern|tropical|temperate|sub-Saharan) )?(?P<place>{NAME}(?:, {NAME}){{0,2}})(?![\w'’-])")
+_RIVER = re.compile(rf"\b(?:on|along|astride|straddles|straddling) the (?:banks of the |mouth of the )?"
+                    rf"(?:(?:river|River) (?P<r1>{NAME})|(?P<r2>{NAME} [Rr]iver))")
 
 
-def born_died(subject: Subject, sentence: str, first: bool) -> Found:
-    """"born in Ulm" → "Where was X born?"; "until his death in 1832" → "In what year did X die?"."""
-    if not subject.person:
-        return
-    m = _BORN.search(sentence)
-    if m and (about_article(subject, sentence, m.start()) or sentence.startswith("Born")):
-        if m.group("place") and m.group("place") not in MONTHS.split("|"):
-            yield f"Where was {subject.name} born?", m, "place", "place"
-        for group in ("when", "when2"):
-            if m.group(group):
-                yield f"When was {subject.name} born?", m, group, when_type(m.group(group))
-    m = _DEATH.search(sentence)
-    if m and (about_article(subject, sentence, m.start()) or re.match(r"(?:His|Her) (?:death|assassination|execution)",
-                                                                          sentence[m.start():])):
-        event = re.search(r"assassination|execution", m.group(0))
-        verb = {"assassination": "was {name} assassinated", "execution": "was {name} executed"}.get(
-            event.group(0) if event else "", "did {name} die")
-        yield f"In what year {verb.format(name=subject.name)}?", m, "when", when_type(m.group("when"))
-        if m.group("place"):
-            yield f"Where did {subject.name} die?", m, "place", "place"
-
-
-_TERM = _rx(rf"\b(?P<verb>was|were|served as|reigned as|ruled as|became|is) (?P<role>(?:the |an? )?[^,;:()]{{3,60}}?)"
-            rf" (?:from|between) (?P<a>{_YEAR}) (?:to|until|and) (?P<b>{_YEAR})")
-_REIGN = _rx(rf"\b(?P<verb>reigned|ruled|served|lived|existed|lasted|flourished|governed)"
-             rf"(?: [a-z]+)?(?: (?:from|between) (?P<a>{_YEAR}) (?:to|until|and) (?P<b>{_YEAR}))")
-_PERIOD_WORDS = re.compile(r"\b(?:war|wars|dynasty|empire|period|era|revolution|kingdom|caliphate|republic|sultanate|"
-                           r"civilization|civilisation|age|crisis|reign|occupation|rebellion|uprising|siege|invasion|"
-                           r"campaign|conflict|crusade|union|confederation|khanate|shogunate|state|movement)\b", re.I)
-
-
-def term(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X was the Ottoman sultan from 1520 to 1566" → "In what year did X become the Ottoman sultan?" and its end."""
-    if subject.person:
-        m = _TERM.search(sentence)
-        if m and about_article(subject, sentence, m.start()) and len(m.group("role").split()) <= 7:
-            role = m.group("role")
-            if re.search(r"\b(?:his|her|their|its|he|she|in|at|on)\b|\d", role):
-                return
-            serve = m.group("verb") == "served as"
-            yield (f"In what year did {subject.name} {'start serving as' if serve else 'become'} {role}?", m, "a",
-                   "year")
-            yield (f"Until what year did {subject.name} {'serve as' if serve else 'remain'} {role}?", m, "b",
-                   "year")
-            return
-        m = _REIGN.search(sentence)
-        if m and m.group("verb") in ("reigned", "ruled", "governed") and about_article(subject, sentence, m.start()):
-            yield f"When did {subject.owner} reign begin?", m, "a", "year"
-            yield f"When did {subject.owner} reign end?", m, "b", "year"
-        return
-    if not (first and _PERIOD_WORDS.search(subject.title + " " + sentence[:120])):
-        return
-    m = re.search(rf"\b(?:from|between) (?P<a>{_YEAR}) (?:to|until|and) (?P<b>{_YEAR})", sentence)
-    if m and not _CLAUSE.search(sentence[:m.start()].replace("that existed", "")):
-        yield f"When did {subject.name} begin?", m, "a", "year"
-        yield f"When did {subject.name} come to an end?", m, "b", "year"
-
-
-_EVENT = _rx(rf"\b(?P<verb>took place|occurred|happened|was fought|were fought|began|started|broke out|ended)"
-             rf"(?: [a-z]+){{0,2}}? (?:in|on|from|between) (?P<when>{WHEN})")
-_EVENT_QUESTION = {"took place": "When did {name} take place?", "occurred": "When did {name} take place?",
-                   "happened": "When did {name} take place?", "was fought": "When was {name} fought?",
-                   "were fought": "When were {name} fought?", "began": "When did {name} begin?",
-                   "started": "When did {name} begin?", "broke out": "When did {name} break out?",
-                   "ended": "When did {name} end?"}
-_INDEPENDENCE = _rx(rf"\b(?:gained|achieved|won|declared|regained|obtained|attained) (?:its |full )?independence"
-                    rf"(?: from (?:the )?(?P<from>{NAME}))?(?: (?:in|on) (?P<when>{WHEN}))")
-
-
-def event(subject: Subject, sentence: str, first: bool) -> Found:
-    """"The battle was fought on 18 June 1815" → "When was X fought?"; "gained independence in 1960"."""
+def place(subject: Subject, sentence: str, first: bool) -> Found:
+    """"Mombasa is a coastal city in southeastern Kenya" → "Where is Mombasa?"; "native to Africa"; its river."""
     if subject.person:
         return
-    for pattern in (_EVENT, _INDEPENDENCE):
-        m = pattern.search(sentence)
-        if not m or not (about_article(subject, sentence, m.start()) or
-                         (first and not _CLAUSE.search(sentence[:m.start()]))):
-            continue
-        if pattern is _EVENT:
-            yield _EVENT_QUESTION[m.group("verb")].format(name=subject.name), m, "when", when_type(m.group("when"))
-        else:
-            yield f"When did {subject.name} become independent?", m, "when", when_type(m.group("when"))
-            if m.group("from"):
-                yield f"From which country did {subject.name} become independent?", m, "from", "place"
+    m = _LOCATED.search(sentence)
+    if m and (first and m.group(0)[0] != " " and not CLAUSE.search(sentence[:m.start("place")])
+              or about_article(subject, sentence, m.start())):
+        native = m.group("native") or ""
+        question = (f"Where {subject.do} {subject.name} come from?" if native.startswith("origin")
+                    else f"Where {subject.be} {subject.kind} native to?" if native else
+                    f"Where {subject.be} {subject.name}?")
+        yield question, m, "place", "place"
+    m = _RIVER.search(sentence)
+    if m and said_of(subject, sentence, m.start(), first):
+        yield f"On which river {subject.be} {subject.name}?", m, "r1" if m.group("r1") else "r2", "place"
 
 
-_AWARD = _rx(rf"\b(?:won|received|was awarded|were awarded|awarded|winner of|recipient of|shared|was given) "
-             rf"(?:the |a )?(?:(?P<year>{_YEAR}) )?(?P<prize>Nobel (?:Peace |Memorial )?Prize(?: in (?:[A-Z]\w+)"
-             rf"(?: or [A-Z]\w+| Sciences)?)?|Pulitzer Prize|Fields Medal|Turing Award|Academy Award|Palme d'Or|"
-             rf"Man Booker Prize|Booker Prize|Abel Prize|Wolf Prize|Presidential Medal of Freedom)"
-             rf"(?: (?:for|in) [^,.]{{0,40}}?)?(?: in (?P<year2>{_YEAR}))?")
+_DIRECTIONS = "north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|south-west"
+_BORDER = re.compile(rf"(?<![,\w] )(?<!and )(?<!of )(?:the )?\b(?P<place>{NAME}) (?:to|on) the (?P<dir>{_DIRECTIONS})"
+                     rf"\b(?! of)|\bto the (?P<dir2>{_DIRECTIONS}) by (?:the )?(?P<place2>{NAME})(?! and)")
 
 
-def award(subject: Subject, sentence: str, first: bool) -> Found:
-    """"He received the 1921 Nobel Prize in Physics" → "In what year did X receive the Nobel Prize in Physics?"."""
-    for m in _AWARD.finditer(sentence):
-        group = "year" if m.group("year") else "year2" if m.group("year2") else None
-        if group and (about_article(subject, sentence, m.start()) or first and not _CLAUSE.search(sentence[:m.start()])):
-            yield f"In what year did {subject.name} win the {m.group('prize')}?", m, group, "year"
-            return
-
-
-_BECAME = _rx(rf"\b(?P<verb>became|moved to|emigrated to|settled in|returned to|married|joined|converted to|"
-              rf"graduated from|entered|left|invaded|conquered|captured|annexed|visited|founded|defeated|"
-              rf"succeeded|retired|abdicated|was crowned|was elected|was appointed|was exiled|was arrested|"
-              rf"was knighted|was canonized|was canonised|was ordained|was baptized|was baptised|was imprisoned)"
-              rf"(?P<obj>(?: [^\s,;:()]+){{0,5}}?) in (?P<when>{WHEN})(?=[,.;]| and | after | before | when | at )")
-_BASE_FORM = {"became": "become", "moved to": "move to", "emigrated to": "emigrate to", "settled in": "settle in",
-              "returned to": "return to", "married": "marry", "joined": "join", "converted to": "convert to",
-              "graduated from": "graduate from", "entered": "enter", "left": "leave", "invaded": "invade",
-              "conquered": "conquer", "captured": "capture", "annexed": "annex", "visited": "visit",
-              "founded": "found", "defeated": "defeat", "succeeded": "succeed", "retired": "retire",
-              "abdicated": "abdicate"}
-
-
-def year_of(subject: Subject, sentence: str, first: bool) -> Found:
-    """"In 1924 he moved to Berlin" / "he moved to Berlin in 1924" → "In what year did X move to Berlin?"."""
-    for m in _BECAME.finditer(sentence):
-        verb, obj = m.group("verb"), m.group("obj")
-        if not about_article(subject, sentence, m.start()) or re.search(r"\b(?:and|or|but|which|who)\b|\d", obj):
-            continue
-        if verb.startswith("was "):
-            question = f"In what year was {subject.name} {verb[4:]}{obj}?"
-        else:
-            question = f"In what year did {subject.name} {_BASE_FORM[verb]}{obj}?"
-        yield question, m, "when", "year"
-    m = re.match(rf"In (?P<when>{_YEAR}), (?:he|she|it|they) (?P<verb>{'|'.join(_BASE_FORM)})(?P<obj>(?: [^\s,;:()]+){{1,4}})[,.]",
-                 sentence)
-    if m and not re.search(r"\b(?:and|or|but|which|who|his|her|its|their)\b|\d", m.group("obj")):
-        yield f"In what year did {subject.name} {_BASE_FORM[m.group('verb')]}{m.group('obj')}?", m, "when", "year"
-
-
-_TAXON = _rx(r"\b(?:in|of|to|within|into|from) the (?:[a-z]+ ){0,2}?(?P<rank>family|genus|order|subfamily|class|"
-             r"phylum|superfamily|tribe|suborder|infraorder|subgenus|subclass|superorder) (?P<taxon>[A-Z][a-z]+)\b")
-
-
-def taxon(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Azaleas are flowering shrubs in the genus Rhododendron" → "To which genus does the azalea belong?"."""
-    if subject.person:
+def borders(subject: Subject, sentence: str, first: bool) -> Found:
+    """"It is bordered by Zambia to the west" → "What borders X to the west?"."""
+    if subject.person or not re.search(r"\b(?:border|bound)", sentence) or not said_of(subject, sentence, 0, first):
         return
-    lower = _base_title(subject.title).lower()
-    name = f"the {lower}" if re.search(rf"\b{re.escape(lower)}\b", sentence) else subject.name
-    for m in _TAXON.finditer(sentence):
-        if about_article(subject, sentence, m.start()) or (first and not _CLAUSE.search(sentence[:m.start()])):
-            yield f"To which {m.group('rank')} does {name} belong?", m, "taxon", "other"
-            return
-
-
-_ELEMENT = _rx(r"\bsymbol (?P<symbol>[A-Z][a-z]?) and atomic number (?P<number>\d+)")
-
-
-def element(subject: Subject, sentence: str, first: bool) -> Found:
-    """"it has symbol Pd and atomic number 46" → "What is the atomic number of palladium?" and its symbol."""
-    m = _ELEMENT.search(sentence)
-    if m and first:
-        name = subject.name.lower()
-        yield f"Which chemical symbol stands for {name}?", m, "symbol", "other"
-        yield f"What is the atomic number of {name}?", m, "number", "number"
+    seen = set()
+    for m in _BORDER.finditer(sentence):
+        direction, group = (m.group("dir"), "place") if m.group("dir") else (m.group("dir2"), "place2")
+        if direction not in seen and not re.search(r"\w and $", sentence[:m.start(group)]):
+            seen.add(direction)
+            yield f"What borders {subject.name} to the {direction}?", m, group, "place"
 
 
 _COUNTABLE = ("species|genera|families|subfamilies|states|provinces|regions|districts|counties|islands|members|"
@@ -511,104 +380,118 @@ _COUNTABLE = ("species|genera|families|subfamilies|states|provinces|regions|dist
               "movements|acts|strings|keys|players|sections|volumes|episodes|seasons|children|sons|daughters|"
               "languages|dialects|isotopes|parties|campuses|faculties|colleges|stations|lines|emirates|republics|"
               "oblasts|boroughs|wards|divisions|governorates|atolls|cities|towns|villages|lakes|stories|floors|"
-              "pockets|arms|legs|wings|teeth|chromosomes|sides|faces|vertices|edges|letters|vowels|consonants")
-_COUNT = _rx(rf"\b(?P<verb>has|had|have|comprises|comprised|consists of|consisted of|contains|contained|includes|"
-             rf"included|is divided into|was divided into|are divided into|is made up of|with) (?:about |around |"
-             rf"approximately |over |more than |nearly |some |roughly )?(?P<n>{_NUMBER}) "
-             rf"(?P<noun>(?:[a-z]+ )?(?:{_COUNTABLE}))\b")
+              "pockets|arms|legs|wings|teeth|chromosomes|sides|faces|vertices|edges|letters|vowels|consonants|"
+              "championships|titles|medals|awards|goals")
+_COUNT = re.compile(rf"\b(?P<verb>has|had|have|comprises|comprised|consists of|consisted of|contains|contained|"
+                    rf"includes|included|won|is divided into|was divided into|are divided into|is made up of) "
+                    rf"(?:about |around |approximately |over |more than |nearly |some |roughly )?(?P<n>{NUMBER}) "
+                    rf"(?P<noun>(?:[A-Za-z]+ )?(?:{_COUNTABLE}))\b")
 
 
 def count(subject: Subject, sentence: str, first: bool) -> Found:
-    """"The family contains 120 species" → "How many species are there in X?"; "has 16 states" → "How many states ..."."""
+    """"The family contains 120 species" → "How many species does X have?"; "won four NBA championships"."""
     m = _COUNT.search(sentence)
-    if not m or not (about_article(subject, sentence, m.start()) or first and not _CLAUSE.search(sentence[:m.start()])):
+    if not m or not said_of(subject, sentence, m.start(), first):
         return
     noun, verb = m.group("noun"), m.group("verb")
     if "divided" in verb:
         question = f"Into how many {noun} {verb.split()[0]} {subject.name} divided?"
     elif verb in ("consists of", "consisted of", "is made up of", "comprises", "comprised"):
         question = f"How many {noun} make up {subject.name}?"
+    elif verb == "won":
+        question = f"How many {noun} {'did' if subject.past else 'has'} {subject.name} {'win' if subject.past else 'won'}?"
     else:
         question = f"How many {noun} {'did' if verb in ('had', 'contained', 'included') else 'does'} {subject.name} have?"
     yield question, m, "n", "number"
 
 
-_FAMILY = _rx(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) an? (?:[a-z]+ )?(?P<family>(?:[A-Z][\w-]+ ){1,2}?)"
-              r"(?:language|languages|language family)\b")
-_SPEAKERS = _rx(rf"\b(?:spoken|used) by (?:about |around |over |approximately |more than |some |roughly |nearly )?"
-                rf"(?P<n>{_NUMBER}) (?:people|speakers|native speakers)|(?P<n2>{_NUMBER}) (?:native )?speakers\b")
-_OFFICIAL = _rx(rf"\b(?:[Ii]ts|[Tt]he)(?: (?:two|three|four|sole|only))? official languages? (?:is|are|was|were|include) "
-                rf"(?P<language>{NAME})")
+# ---------------------------------------------------------------------------
+# Kinds: living things, elements, languages, events
+# ---------------------------------------------------------------------------
+
+_TAXON = re.compile(r"\b(?:in|of|to|within|into|from) the (?:[a-z]+ ){0,2}?(?P<rank>family|genus|order|subfamily|"
+                    r"class|phylum|superfamily|tribe|suborder|infraorder|subgenus|subclass|superorder) "
+                    r"(?P<taxon>[A-Z][a-z]+)\b")
+
+
+def taxon(subject: Subject, sentence: str, first: bool) -> Found:
+    """"Azaleas are flowering shrubs in the genus Rhododendron" → "To which genus does the azalea belong?"."""
+    m = _TAXON.search(sentence)
+    if m and not subject.person and said_of(subject, sentence, m.start(), first):
+        yield f"To which {m.group('rank')} does {subject.kind} belong?", m, "taxon", "other"
+
+
+_ELEMENT = re.compile(r"\bsymbol (?P<symbol>[A-Z][a-z]?) and atomic number (?P<number>\d+)")
+
+
+def element(subject: Subject, sentence: str, first: bool) -> Found:
+    """"it has symbol Pd and atomic number 46" → "What is the atomic number of palladium?" and its symbol."""
+    m = _ELEMENT.search(sentence) if first else None
+    if m:
+        yield f"Which chemical symbol stands for {subject.name.lower()}?", m, "symbol", "other"
+        yield f"What is the atomic number of {subject.name.lower()}?", m, "number", "number"
+
+
+_FAMILY = re.compile(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) an? (?:[a-z]+ )?(?P<family>(?:[A-Z][\w-]+ ){1,2}?)"
+                     r"(?:language|languages|language family)\b")
+_SPEAKERS = re.compile(rf"\b(?:spoken|used) by (?:about |around |over |approximately |more than |some |roughly |"
+                       rf"nearly )?(?P<n>{NUMBER}) (?:people|speakers|native speakers)|(?P<n2>{NUMBER}) (?:native )?"
+                       rf"speakers\b")
+_OFFICIAL = re.compile(rf"\b(?:[Ii]ts|[Tt]he)(?: (?:two|three|four|sole|only))? official languages? "
+                       rf"(?:is|are|was|were|include) (?P<language>{NAME})")
 
 
 def language(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Kazakh is a Turkic language" → "Which language family does Kazakh belong to?"; speakers; official language."""
-    if re.search(r"\blanguages?\b", subject.title + " " + sentence[:80]) and not subject.person:
-        m = _FAMILY.search(sentence)
-        if first and m:
+    """"Kazakh is a Turkic language" → "Which language family does Kazakh belong to?"; its speakers; official language."""
+    if subject.person:
+        return
+    if re.search(r"\blanguages?\b", subject.title + " " + sentence[:80]):
+        if first and (m := _FAMILY.search(sentence)):
             yield f"Which language family {subject.do} {subject.name} belong to?", m, "family", "other"
-        m = _SPEAKERS.search(sentence)
-        if m and (about_article(subject, sentence, m.start()) or first):
+        if (m := _SPEAKERS.search(sentence)) and said_of(subject, sentence, m.start(), first):
             yield f"How many people speak {subject.name}?", m, "n" if m.group("n") else "n2", "number"
-    m = _OFFICIAL.search(sentence)
-    if m and not subject.person:
+    if m := _OFFICIAL.search(sentence):
         yield f"What is the official language of {subject.name}?", m, "language", "other"
 
 
-_DIRECTIONS = "north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|south-west"
-_BORDER_BY = _rx(rf"(?<![,\w] )(?<!and )(?<!of )(?:the )?\b(?P<place>{NAME}) (?:to|on) the (?P<dir>{_DIRECTIONS})\b"
-                 rf"(?! of)")
-_BORDER_TO = _rx(rf"\bto the (?P<dir>{_DIRECTIONS}) by (?:the )?(?P<place>{NAME})(?! and)")
+_EVENT = re.compile(rf"\b(?P<verb>took place|occurred|happened|was fought|were fought|began|started|broke out|ended)"
+                    rf"(?: [a-z]+){{0,2}}? (?:in|on|from|between) (?P<when>{WHEN})"
+                    rf"|\b(?:gained|achieved|won|declared|regained|obtained|attained) (?:its |full )?independence"
+                    rf"(?: from (?:the )?(?P<from>{NAME}))?(?: (?:in|on) (?P<independence>{WHEN}))")
+_EVENT_QUESTION = {"took place": "When did {name} take place?", "occurred": "When did {name} take place?",
+                   "happened": "When did {name} take place?", "was fought": "When was {name} fought?",
+                   "were fought": "When were {name} fought?", "began": "When did {name} begin?",
+                   "started": "When did {name} begin?", "broke out": "When did {name} break out?",
+                   "ended": "When did {name} end?"}
+_PERIOD_WORDS = re.compile(r"\b(?:war|wars|dynasty|empire|period|era|revolution|kingdom|caliphate|republic|sultanate|"
+                           r"civilization|civilisation|age|crisis|reign|occupation|rebellion|uprising|siege|invasion|"
+                           r"campaign|conflict|crusade|union|confederation|khanate|shogunate|state|movement)\b", re.I)
+_SPAN = re.compile(rf"\b(?:from|between) (?P<a>{YEAR}) (?:to|until|and) (?P<b>{YEAR})")
 
 
-def borders(subject: Subject, sentence: str, first: bool) -> Found:
-    """"It is bordered by Zambia to the west" → "What borders X to the west?"."""
-    if subject.person or not re.search(r"\b(?:border|bound)", sentence):
-        return
-    if not (about_article(subject, sentence, len(sentence)) or first or sentence.startswith(("It ", "It,"))):
-        return
-    seen = set()
-    for pattern in (_BORDER_BY, _BORDER_TO):
-        for m in pattern.finditer(sentence):
-            if m.group("dir") in seen or re.search(r"[A-Za-z]\w* and $", sentence[:m.start("place")]):
-                continue
-            seen.add(m.group("dir"))
-            yield f"What borders {subject.name} to the {m.group('dir')}?", m, "place", "place"
-
-
-_RIVER = _rx(rf"\b(?:on|along|astride|straddles|straddling) the (?:banks of the |mouth of the )?(?:(?:river|River) "
-             rf"(?P<r1>{NAME})|(?P<r2>{NAME} [Rr]iver))")
-_LOCATED = _rx(rf"(?:^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) an? (?:[a-z-]+ ){{0,4}}(?:city|town|country|state|province|"
-               rf"region|island|village|municipality|river|lake|mountain|range|university|museum|desert|peninsula|"
-               rf"port|capital|archipelago|volcano|building|cathedral|mosque|temple|palace|church|site|park|"
-               rf"monument|castle|bridge|dam|canal|strait|gulf|bay|sea|metropolis|nation) (?:located |situated )?in"
-               rf"|\b(?:located|situated|lies|lying|sits) (?:mainly |mostly |partly |entirely )?in) (?:the )?"
-               rf"(?:(?:far |extreme )?(?:north|south|east|west|central|northern|southern|eastern|western|"
-               rf"north-?eastern|north-?western|south-?eastern|south-?western|north-?central|south-?central|"
-               rf"east-?central|west-?central|coastal|interior|inland|present-day|modern-day|modern) )?"
-               rf"(?P<place>{NAME}(?:, {NAME}){{0,2}})(?![\w'’-])")
-
-
-def place(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Mombasa is a coastal city in southeastern Kenya" → "In which country or region is Mombasa?"; its river."""
+def event(subject: Subject, sentence: str, first: bool) -> Found:
+    """"The battle was fought on 18 June 1815" → "When was X fought?"; independence; an era's first and last years."""
     if subject.person:
         return
-    m = _LOCATED.search(sentence)
-    if m and (first and m.group(0)[0] != " " and not _CLAUSE.search(sentence[:m.start("place")])
-              or about_article(subject, sentence, m.start())):
-        yield f"Where {subject.be} {subject.name}?", m, "place", "place"
-    m = _RIVER.search(sentence)
-    if m and (first or about_article(subject, sentence, m.start())) and not _CLAUSE.search(sentence[:m.start()]):
-        yield f"On which river {subject.be} {subject.name}?", m, "r1" if m.group("r1") else "r2", "place"
+    m = _EVENT.search(sentence)
+    if m and said_of(subject, sentence, m.start(), first):
+        if m.group("verb"):
+            yield _EVENT_QUESTION[m.group("verb")].format(name=subject.name), m, "when", when_type(m.group("when"))
+        else:
+            yield f"When did {subject.name} become independent?", m, "independence", when_type(m.group("independence"))
+            if m.group("from"):
+                yield f"From which country did {subject.name} become independent?", m, "from", "place"
+    m = _SPAN.search(sentence) if first and _PERIOD_WORDS.search(f"{subject.title} {sentence[:120]}") else None
+    if m and not CLAUSE.search(sentence[:m.start()].replace("that existed", "")):
+        yield f"When did {subject.name} begin?", m, "a", "year"
+        yield f"When did {subject.name} come to an end?", m, "b", "year"
 
 
-_NAMED = _rx(r"\b(?:is|was|are|were) (?:also )?named (?:after|for|in honour of|in honor of) "
-             r"(?:the )?(?P<after>[^,.;()]{3,60}?)(?=[,.;(]| who | which | because | in \d| whose )")
-_PARENT = _rx(rf"\b(?:the |a )?(?:eldest |youngest |second |third |only |only surviving |illegitimate )?"
-              rf"(?P<kin>son|daughter) of (?:the )?(?:[a-z]+ ){{0,3}}?(?P<parent>{NAME})")
-_KNOWN_FOR = _rx(r"\b(?:best |widely |most |well |chiefly |primarily |mainly |perhaps best |especially )?known "
-                 r"(?:today |internationally )?for (?:his |her |its |their |the )?(?P<what>[^,;.()\"“”]{3,70}?)"
-                 r"(?=[,;.(]| which | who | that | as well as | and for | in which )")
+_NAMED = re.compile(r"\b(?:is|was|are|were) (?:also )?named (?:after|for|in honour of|in honor of) "
+                    r"(?:the )?(?P<after>[^,.;()]{3,60}?)(?=[,.;(]| who | which | because | in \d| whose )")
+_KNOWN_FOR = re.compile(r"\b(?:best |widely |most |well |chiefly |primarily |mainly |perhaps best |especially )?known "
+                        r"(?:today |internationally )?for (?:his |her |its |their |the )?(?P<what>[^,;.()\"“”]{3,70}?)"
+                        r"(?=[,;.(]| which | who | that | as well as | and for | in which | such as | including )")
 
 
 def named_after(subject: Subject, sentence: str, first: bool) -> Found:
@@ -619,48 +502,16 @@ def named_after(subject: Subject, sentence: str, first: bool) -> Found:
             yield f"What {subject.be} {subject.name} named after?", m, "after", "other"
 
 
-def parent(subject: Subject, sentence: str, first: bool) -> Found:
-    """"he was the son of Su Xun" → "Whose son was X?"."""
-    m = _PARENT.search(sentence)
-    if subject.person and m and (about_article(subject, sentence, m.start()) or
-                                 re.match(r"(?:As|The) (?:a |the |eldest )?(?:son|daughter) of", sentence)):
-        yield f"Whose {m.group('kin')} {subject.be} {subject.name}?", m, "parent", "person"
-
-
 def known_for(subject: Subject, sentence: str, first: bool) -> Found:
     """"... best known for her advocacy of women's rights" → "What is X best known for?"."""
     m = _KNOWN_FOR.search(sentence)
-    if m and (about_article(subject, sentence, m.start()) or first and not _CLAUSE.search(sentence[:m.start()])):
-        if 1 <= len(m.group("what").split()) <= 10:
-            yield f"What {subject.be} {subject.name} best known for?", m, "what", "other"
+    if m and said_of(subject, sentence, m.start(), first) and len(m.group("what").split()) <= 10:
+        yield f"What {subject.be} {subject.name} best known for?", m, "what", "other"
 
 
-RULES: tuple[tuple[str, Callable[[Subject, str, bool], Found]], ...] = (
-    ("founded", founded), ("work", work), ("made_by", made_by), ("nationality", nationality),
-    ("full_name", full_name), ("alias", alias), ("capital", capital), ("population", population),
-    ("measure", measure), ("born_died", born_died), ("term", term), ("event", event), ("award", award),
-    ("year_of", year_of), ("taxon", taxon), ("element", element), ("count", count), ("language", language),
-    ("borders", borders), ("place", place), ("named_after", named_after), ("parent", parent),
-    ("known_for", known_for),
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("founded", founded), ("work", work), ("made_by", made_by), ("century", century), ("alias", alias),
+    ("capital", capital), ("population", population), ("measure", measure), ("place", place),
+    ("borders", borders), ("count", count), ("taxon", taxon), ("element", element), ("language", language),
+    ("event", event), ("named_after", named_after), ("known_for", known_for),
 )
-
-
-def sentences(text: str) -> Iterator[tuple[int, str]]:
-    """The sentences of a text with the offset of each."""
-    position = 0
-    for sentence in split_sentences(text):
-        start = text.index(sentence, position)
-        position = start + len(sentence)
-        yield start, sentence
-
-
-def article_questions(article: dict) -> Iterator[Question]:
-    """Every question the rules ask about one article, in sentence order, unchecked."""
-    subject = subject_of(article)
-    for n, (offset, sentence) in enumerate(sentences(article["text"])):
-        for rule, ask in RULES:
-            for question, match, group, answer_type in ask(subject, sentence, n == 0):
-                answer = match.group(group).strip(" \"'“”‘’")
-                start = offset + match.start(group) + match.group(group).index(answer)
-                question = question[0].upper() + question[1:]
-                yield Question(rule, question, answer, start, answer_type)
