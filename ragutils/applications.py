@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import CourseError
-from .rag import Passage, format_passages
+from .rag import Passage, chat_messages, format_passages
 
 # A passage of a long-answer prompt is cut to this many words: enough for the
 # first paragraph of most Python FAQ answers, short enough for two of them to fit.
@@ -62,11 +62,7 @@ def long_answer_messages(question: str, passages: Sequence[Passage],
 
     Derived in notebook 13, section 1.
     """
-    if not passages:
-        return [{"role": "system", "content": LONG_CLOSED_BOOK_SYSTEM_PROMPT},
-                {"role": "user", "content": question}]
-    return [{"role": "system", "content": LONG_ANSWER_SYSTEM_PROMPT},
-            {"role": "user", "content": f"Passages:\n{format_passages(passages, max_words)}\n\nQuestion: {question}"}]
+    return chat_messages(question, passages, LONG_ANSWER_SYSTEM_PROMPT, LONG_CLOSED_BOOK_SYSTEM_PROMPT, max_words)
 
 
 def summary_messages(passages: Sequence[Passage], max_words: int = 64) -> list[dict[str, str]]:

@@ -103,16 +103,18 @@ def format_passages(passages: Sequence[Passage], max_words: int = MAX_PASSAGE_WO
     return "\n".join(f"[{p.number}] {p.title}: {shorten(p.text, max_words)}" for p in passages)
 
 
-def chat_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    """The chat prompt of an instruct model: system rules, then the passages and the question.
+def chat_messages(question: str, passages: Sequence[Passage], system_prompt: str = SYSTEM_PROMPT,
+                  closed_book_prompt: str = CLOSED_BOOK_SYSTEM_PROMPT,
+                  max_words: int = MAX_PASSAGE_WORDS) -> list[dict[str, str]]:
+    """The chat prompt of an instruct model: system rules, then the passages and the question (closed-book if none).
 
     Derived in notebook 07, section 3.
     """
     if not passages:
-        return [{"role": "system", "content": CLOSED_BOOK_SYSTEM_PROMPT},
+        return [{"role": "system", "content": closed_book_prompt},
                 {"role": "user", "content": question}]
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Passages:\n{format_passages(passages)}\n\nQuestion: {question}"}]
+    return [{"role": "system", "content": system_prompt},
+            {"role": "user", "content": f"Passages:\n{format_passages(passages, max_words)}\n\nQuestion: {question}"}]
 
 
 def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # imported where they are used: `import ragutils.reader_train
 
 READER_DIR = "reader-factqa"  # its store name; the hub profile adds "-hub"
 FACTQA = "factqa"  # the derived data set (data/derived/factqa)
-TRAIN_FILE = "generated_train.jsonl"
+TRAIN_PART = "generated_train"  # the fact-QA file it trains on (data.factqa)
 LABELS = ("start_positions", "end_positions")
 
 
@@ -211,16 +211,6 @@ def train_reader(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
 
 # --- measuring and the cache ------------------------------------------------------------------------
 
-def factqa_rows(name: str) -> list[dict]:
-    """The rows of one fact-QA file: "generated_train", "hand_dev", "hand_test" or "hand_unanswerable".
-
-    Used in notebook 07.
-    """
-    from .data import read_jsonl
-
-    return read_jsonl(data_dir() / "derived" / FACTQA / f"{name}.jsonl")
-
-
 def gold_passage_answers(reader: SpanReader, rows: Sequence[Mapping[str, Any]],
                          records: list[dict] | None = None) -> list[ReadAnswer]:
     """The reader's answer to each row's question given only its gold article (the row's ``title``) as passage.
@@ -253,7 +243,7 @@ def reader_key(recipe: ReaderRecipe = DEFAULT_RECIPE) -> str:
 
     Used in notebook 07.
     """
-    path = data_dir() / "derived" / FACTQA / TRAIN_FILE
+    path = data_dir() / "derived" / FACTQA / f"{TRAIN_PART}.jsonl"
     if not path.is_file():
         raise CourseError(f"reader training data not found: {path}; rebuild with `ragutils data build`")
     return store.fingerprint({"recipe": asdict(recipe), "data": store.file_sha256(path)})
@@ -281,16 +271,17 @@ def ensure_reader(recipe: ReaderRecipe = DEFAULT_RECIPE, profile: str | None = N
 
     Used in notebook 07.
     """
+    from .data import factqa
     from .finetune import loss_curve
     from .models import spec
 
     name, key = reader_name(profile), reader_key(recipe)
     if store.ready(name, key):
         return store.artefact_dir(name)
-    rows = factqa_rows(TRAIN_FILE.removesuffix(".jsonl"))
+    rows = factqa(TRAIN_PART)
     model, tokenizer = load_base_reader(recipe.seed, profile)
     trainer = train_reader(model, tokenizer, rows, recipe)
-    dev = factqa_rows("hand_dev")
+    dev = factqa("hand_dev")
     reader = SpanReader(model, tokenizer, max_length=recipe.max_length, stride=recipe.stride)
     scores = reading_scores(gold_passage_answers(reader, dev), [row["answers"] for row in dev])
     meta = {"recipe": asdict(recipe), "base": spec("classifier_base", profile).about, "train_rows": len(rows),

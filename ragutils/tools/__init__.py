@@ -7,8 +7,8 @@ course, measures it and makes its files:
   fingerprints, checksums, atomic writes, one folder layout, ``ready`` / ``save`` / ``load``.
 - ``cli``: the ``ragutils`` command line (also ``python -m ragutils``).
 - ``course``: runs the notebooks headless and keeps their Colab cells in step.
-- ``wiki_rag``: the RAG over the wiki assembled by name (documents, retrievers, pipeline)
-  that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
+- ``wiki_rag``: the RAG pipeline over the wiki assembled by name (retriever, generator, loading
+  thread) that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
 - ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table.
 - building data/ from its sources: ``data_build`` (the build), ``sources`` (the pinned
   archives), ``dictd``, ``rst`` (two source formats), ``derived`` (the derived sets),

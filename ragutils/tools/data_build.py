@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..config import cache_dir, data_dir
 from ..data import read_jsonl
-from . import data_readmes, store
+from . import data_readmes, factqa_build, store
 from .derived import derived_sets
 from .dictd import read_jargon
 from .rst import read_pyfaq
@@ -80,6 +80,8 @@ def build_derived(base_dir: Path | None = None, out_dir: Path | None = None) -> 
     articles = read_jsonl(base_dir / "wiki" / "wiki.jsonl")
     jargon = read_jsonl(base_dir / "jargon" / "jargon.jsonl")
     sets, stats = derived_sets(articles, jargon)
+    # Fact QA's evaluation questions are written by hand: the build reads them from the committed files.
+    factqa, factqa_stats = factqa_build.factqa_sets(articles, factqa_build.read_hand(base_dir / "derived" / "factqa"))
 
     counts: dict[str, dict[str, int]] = {}
     for name, splits in sets.items():
@@ -90,12 +92,20 @@ def build_derived(base_dir: Path | None = None, out_dir: Path | None = None) -> 
     _write_text(out_dir / "topics" / "labels.json", json.dumps(labels, ensure_ascii=False, indent=1) + "\n")
     _write_text(out_dir / "COUNTS.json", json.dumps(counts, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
 
-    _write_text(out_dir / "README.md", data_readmes.derived_readme(counts, stats))
+    factqa_counts = {part: len(rows) for part, rows in factqa.items()}
+    for part, rows in factqa.items():
+        _write_jsonl(out_dir / "factqa" / f"{part}.jsonl", rows)
+    # Its own counts file: COUNTS.json holds the sets of data.DERIVED, whose files are train/dev/test.
+    _write_text(out_dir / "factqa" / "COUNTS.json", json.dumps(factqa_counts, indent=1, sort_keys=True) + "\n")
+    _write_text(out_dir / "factqa" / "README.md", data_readmes.factqa_readme(factqa_counts, factqa_stats))
+
+    _write_text(out_dir / "README.md", data_readmes.derived_readme(counts, stats, factqa_counts))
     for name in sets:
         _write_text(out_dir / name / "README.md", data_readmes.set_readme(name, counts[name], stats))
-    for name, split_counts in counts.items():
+    for name, split_counts in {**counts, "factqa": factqa_counts}.items():
         print(f"derived/{name}: " + ", ".join(f"{split} {n:,}" for split, n in split_counts.items()), flush=True)
-    return {f"{name}/{split}": n for name, split_counts in counts.items() for split, n in split_counts.items()}
+    return {f"{name}/{split}": n for name, split_counts in {**counts, "factqa": factqa_counts}.items()
+            for split, n in split_counts.items()}
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -11,7 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from ..data import DERIVED, SPLIT_SALT, SPLITS
+from ..data import DERIVED, FACTQA_PARTS, FACTQA_TYPES, SPLIT_SALT, SPLITS
+from .factqa_build import COPY_RUN, MAX_QUESTION_WORDS, RULES
 from .sources import PYDOC_SOURCES, WIKI_MEMBER
 
 _REBUILD = """## Rebuilding
@@ -302,11 +303,95 @@ it and compare byte for byte. See `../README.md` for the splits.
 """
 
 
-def derived_readme(counts: dict[str, dict[str, int]], stats: dict) -> str:
+_FACTQA_MADE = {"generated_train": "generated from train articles", "generated_dev": "generated from dev articles",
+                "hand_dev": "by hand, dev articles", "hand_test": "by hand, test articles",
+                "hand_unanswerable": "by hand, dev and test articles; no answer in the corpus"}
+
+
+def factqa_readme(counts: dict[str, int], stats: dict) -> str:
+    """The README of data/derived/factqa."""
+    files = [(f"`{part}`", f"`{part}.jsonl`", f"{n:,}", f"{stats['articles'][part]:,}", _FACTQA_MADE[part])
+             for part, n in counts.items()]
+    types = [(t, *(f"{stats['types'][part][t]:,}" for part in FACTQA_PARTS)) for t in FACTQA_TYPES]
+    rules = [(f"`{name}`", (rule.__doc__ or "").split("\n")[0].replace("|", "/"),
+              *(f"{stats['per_rule'][(part, name)]:,}" for part in ("generated_train", "generated_dev")))
+             for name, rule in RULES]
+    dropped = "".join(f"- {reason}: {n:,}\n" for reason, n in sorted(stats["dropped"].items()))
+    return f"""# derived/factqa: fact questions, answered by a span of the article
+
+Questions whose answer is a short span inside one wiki article: a date, a year, a
+number, a person, a place, an organization, a work. They measure **reading**: the
+answer is almost never the article's title, so naming the retrieved article (what
+`../qa` asks) does not answer them. Hand-written questions evaluate; questions
+generated from sentence patterns train. Load a file with `ragutils.data.factqa(part)`.
+
+Adapted from Wikipedia (Wikipedia contributors), CC BY-SA 4.0; see `../../wiki/README.md`.
+
+## Files and counts
+
+{_table(("part", "file", "records", "articles", "made"), files)}
+`COUNTS.json` holds the record counts. Every article is in the split of its title, as in
+every derived set (`../README.md`): no test article is ever asked about in a training file.
+
+## Answer types
+
+{_table(("type", *FACTQA_PARTS), types)}
+## Fields
+
+| field | meaning |
+|---|---|
+| `id` | `factqa-dev-0001` (hand-written), `factqa-gen-train-00000` (generated) … |
+| `question` | the question, as a person would ask it |
+| `answers` | accepted answers, the first as the article writes it, then aliases (`[]` when unanswerable) |
+| `answer_type` | one of {", ".join(f"`{t}`" for t in FACTQA_TYPES)} |
+| `answerable` | `false` only in `hand_unanswerable` |
+| `title`, `split` | the gold article (for unanswerable rows: the article the question is about) and its split |
+| `doc_id`, `answer_start`, `source` | generated rows only: the article's `id`, the answer's character offset in its `text`, the rule |
+
+## How it was made
+
+**By hand** (`hand_*`): questions written the way a person asks them ("Where was the polio
+vaccine developer Jonas Salk born?"), each with its gold article, the answer as the article
+writes it and its other spellings. The unanswerable ones are plausible questions about an
+article's subject whose answer no article of the corpus gives ("At which university did
+Jonas Salk develop his polio vaccine?"): a reader should say the passages do not answer.
+These files are the source; the build copies them.
+
+**Generated** (`generated_*`), by rules that read one sentence each and ask about one span
+of it, naming the article by its title and wording the rest their own way. Rules
+(`ragutils/tools/factqa_rules.py`, `factqa_places.py`, `factqa_people.py`) and the questions kept:
+
+{_table(("rule", "pattern → question", "train", "dev"), rules)}
+A generated question is kept only if the answer is exactly the text at `answer_start`,
+is not the article's title, does not occur in the question (whole words, any case), is a
+whole name (not "Indian" of "the Indian subcontinent"), and the question repeats no run of
+{COPY_RUN} words of the article (title included; lower-cased word tokens) and has at most
+{MAX_QUESTION_WORDS} words. A question asked of two articles is dropped from both. Dropped:
+
+{dropped}
+## Checks
+
+`tests/test_factqa.py` checks every hand-written row (the first answer occurs verbatim in
+the gold article; no answer or alias in the question; no run of {COPY_RUN} words shared with
+the article; at least 70% of answers are not the title; the article's split; the minimum
+counts; unanswerable rows have no answers) and every generated row (train or dev articles
+only, offsets exact, no answer in the question, no copied run, never the title).
+
+## Rebuilding
+
+`ragutils data build`, or offline `ragutils.tools.data_build.build_derived()`, rewrites
+the generated files and this README from `../../wiki/wiki.jsonl` and the hand-written files.
+"""
+
+
+def derived_readme(counts: dict[str, dict[str, int]], stats: dict, factqa: dict[str, int]) -> str:
     """The README of data/derived."""
     split_articles = stats["split_articles"]
     rows = [(f"[`{name}`]({name}/README.md)", *(f"{c.get(s, 0):,}" if s in c else "–" for s in SPLITS))
             for name, c in counts.items()]
+    rows.append(("[`factqa`](factqa/README.md)", f"{factqa['generated_train']:,} generated",
+                 f"{factqa['hand_dev']:,} by hand, {factqa['generated_dev']:,} generated",
+                 f"{factqa['hand_test']:,} by hand"))
     return f"""# derived: the course's training and evaluation sets
 
 Built by `ragutils.data.build_derived()` from `../wiki/wiki.jsonl` and
@@ -315,7 +400,10 @@ Built by `ragutils.data.build_derived()` from `../wiki/wiki.jsonl` and
 `ragutils.data.load_split(name)` (a `datasets.DatasetDict`).
 
 {_table(("set", *SPLITS), rows)}
-`COUNTS.json` holds these numbers; the tests check the files against it.
+`COUNTS.json` holds these numbers; the tests check the files against it. Fact QA
+names its files by how they were made (hand-written or generated), adds
+{factqa['hand_unanswerable']:,} hand-written unanswerable questions, keeps its counts in
+`factqa/COUNTS.json` and loads with `ragutils.data.factqa(part)`.
 
 ## One split for all sets
 
@@ -350,7 +438,7 @@ def index_readme(manifest: dict, derived: dict[str, int]) -> str:
         ("[`pyfaq/`](pyfaq/README.md)", "Python documentation FAQ, question/answer pairs",
          f"{manifest['pyfaq']['records']:,}", "PSF License Agreement"),
     ]
-    sets = sorted({key.split("/")[0] for key in derived}, key=DERIVED.index)
+    sets = sorted({key.split("/")[0] for key in derived}, key=(*DERIVED, "factqa").index)
     derived_rows = [(f"[`derived/{name}/`](derived/{name}/README.md)",
                      ", ".join(f"{k.split('/')[1]} {n:,}" for k, n in derived.items() if k.split("/")[0] == name))
                     for name in sets]

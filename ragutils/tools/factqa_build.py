@@ -1,6 +1,6 @@
 """The fact-QA set of data/derived/factqa: questions generated from the corpus for training, checked, beside the hand-written ones.
 
-``factqa_sets`` asks the sentence rules (``tools.factqa_rules``, ``tools.factqa_people``)
+``factqa_sets`` asks the sentence rules (``tools.factqa_rules``, ``factqa_places``, ``factqa_people``)
 about every train and dev article, keeps a question only when it passes every check
 (``problem``: the answer is the span it names, it is not the article's title, it is not
 in the question, and the question repeats no five words of the article), and returns
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..data import FACTQA_PARTS, FACTQA_TYPES, article_split, passage_text, read_jsonl
 from ..text import tokenize
-from . import factqa_people, factqa_rules
+from . import factqa_people, factqa_places, factqa_rules
 from .derived import _base_title
 from .factqa_rules import Question
 
@@ -24,7 +24,9 @@ COPY_RUN = 5  # a question may share no run of this many words with its article
 MAX_QUESTION_WORDS = 25
 HAND_PARTS = tuple(part for part in FACTQA_PARTS if part.startswith("hand_"))
 GENERATED = {"train": "generated_train", "dev": "generated_dev"}  # split of the articles → file
-RULES = factqa_rules.RULES + factqa_people.RULES
+RULES = factqa_rules.RULES + factqa_places.RULES + factqa_people.RULES
+_NAMED_TYPES = ("person", "place", "organization")
+_WHOLE_NAME = re.compile(factqa_rules.NAME_END)
 
 
 def shares_run(question: str, passage: str, n: int = COPY_RUN) -> bool:
@@ -47,6 +49,10 @@ def problem(q: Question, article: dict) -> str | None:
         return "answer is not the span at its offset"
     if re.match(r"\.\w", text[q.start + len(q.answer):q.start + len(q.answer) + 2]):
         return "answer cut at an abbreviation"  # "U" of "U.S."
+    if q.answer_type in _NAMED_TYPES and not _WHOLE_NAME.match(text, q.start + len(q.answer)):
+        return "part of a longer name, or an adjective"  # "Indian" of "the Indian subcontinent"
+    if q.answer_type in _NAMED_TYPES and re.search(r"\b[A-Z]$", q.answer):
+        return "name cut at an initial"  # "A" of "A. A. Milne"
     if q.answer_type not in FACTQA_TYPES:
         return "unknown answer type"
     if q.answer.lower() in {title.lower(), _base_title(title).lower()}:

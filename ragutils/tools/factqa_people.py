@@ -94,6 +94,7 @@ def term(subject: Subject, sentence: str, first: bool) -> Found:
         role = m.group("role")
         if not re.search(r"\b(?:his|her|their|its|he|she|in|at|on)\b|\d", role):
             serve = m.group("verb") == "served as"
+            role = re.sub(r"^(?:also|later|then|briefly|again|once) ", "", role)
             yield f"In what year did {subject.name} {'start serving as' if serve else 'become'} {role}?", m, "a", "year"
             yield f"Until what year did {subject.name} {'serve as' if serve else 'remain'} {role}?", m, "b", "year"
         return
@@ -131,13 +132,16 @@ _DID_IN = re.compile(rf"\b(?P<verb>{'|'.join(_BASE_FORM)}|{_PASSIVE})(?P<obj>(?:
                      rf"in (?P<when>{YEAR})(?=[,.;]| and | after | before | when | at )")
 _IN_YEAR = re.compile(rf"In (?P<when>{YEAR}), (?P<who>he|she|it|they) (?P<verb>{'|'.join(_BASE_FORM)})"
                       rf"(?P<obj>(?: [^\s,;:()]+){{1,4}})[,.]")
-_NOT_OBJECT = re.compile(r"\b(?:and|or|but|which|who|his|her|its|their)\b|\d")
+_NOT_OBJECT = re.compile(r"\b(?:and|or|but|which|who|his|her|its|their)\b|\d|^ (?:by|in|on|at|as)\b")
+_AUXILIARY = re.compile(r"\b(?:was|were|been|be|being|having|has|have|had)\s$")
 
 
 def year_of(subject: Subject, sentence: str, first: bool) -> Found:
     """"he moved to Berlin in 1924" / "In 1924, he moved to Berlin." → "In what year did X move to Berlin?"."""
     for m in _DID_IN.finditer(sentence):
         verb, obj = m.group("verb"), m.group("obj")
+        if _AUXILIARY.search(sentence[:m.start()]) or not obj and verb not in ("retired", "abdicated"):
+            continue  # "was founded in 1764" is the founding of the subject, not by it
         if about_article(subject, sentence, m.start()) and not _NOT_OBJECT.search(obj):
             action = f"was {subject.name} {verb[4:]}" if verb.startswith("was ") else f"did {subject.name} {_BASE_FORM[verb]}"
             yield f"In what year {action}{obj}?", m, "when", "year"

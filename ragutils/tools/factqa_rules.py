@@ -26,7 +26,13 @@ NUMBER = (r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:million|billio
           r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty)\b")
 _CAP = r"[A-Z][\w'’\-]*\w|[A-Z]"
 # A proper name: capitalised words, and the small words that names keep inside ("Isle of Man", "Vincent van Gogh").
-NAME = rf"(?:{_CAP})(?:\s(?:(?:of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon)\s)*(?:{_CAP}))*"
+NAME = (rf"(?<![\w'’-])(?:{_CAP})(?:\s(?:(?:of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon)\s)*"
+        rf"(?:{_CAP}))*(?![\w'’-])")
+# After a whole name: neither another capitalised word nor a noun ("the Maya people": "Maya" is an adjective).
+NAME_END = (r"(?! [A-Z])(?! (?!(?:and|or|in|on|at|from|for|with|who|which|whose|as|during|after|before|between|to|"
+            r"of|that|under|since|based|but|while|until|by|is|was|are|were|has|had|where|near|along)\b)[a-z])")
+# Who made something: "by the Italian artist Leonardo da Vinci" → "Leonardo da Vinci".
+MAKER = rf"(?:the )?(?:(?:(?:{_CAP})[ -])*(?:(?!and |or )[a-z][\w-]+ ){{1,3}})??(?P<who>{NAME}){NAME_END}"
 # Words that open a clause: after one, the sentence may be about something other than the article.
 CLAUSE = re.compile(r"\b(?:which|who|whom|whose|where|while|whereas|although|though|because|if|that|when|"
                     r"after|before|until|unlike|like|whereby)\b|[;:–—]")
@@ -88,7 +94,7 @@ def subject_of(article: dict) -> Subject:
     """How questions name an article, and which sentence openings refer to it."""
     title, text = article["title"], article["text"]
     base = _base_title(title)
-    name = f"the {text[4:4 + len(base)]}" if text.lower().startswith(f"the {base.lower()}") else base
+    name = f"the {text[4:4 + len(base)]}" if text.lower().startswith(f"the {base.lower()}") else _inside(base, text)
     person = _is_person(article)
     first = re.match(r"[^.]{0,200}? (is|are|was|were) ", text)
     refs = {base.lower(), name.lower(), title.lower()}
@@ -107,6 +113,20 @@ def subject_of(article: dict) -> Subject:
     kind = f"the {base.lower()}" if common and not person else name
     return Subject(title, name, person, bool(first and first.group(1) in ("was", "were")),
                    tuple(sorted(refs, key=len, reverse=True)), kind)
+
+
+def _inside(base: str, text: str) -> str:
+    """A title as a sentence writes it inside: "cadmium", "organic farming"; "Kirchhoff's circuit laws" as it is."""
+    lower = base[0].lower() + base[1:]
+    if base == lower or base.split()[0].isupper():
+        return base  # "iPhone", "NATO"
+    inside = r"(?<=[\w,;)] )"
+    first = re.escape(base.split()[0].removesuffix("'s"))
+    if re.search(rf"{inside}{first}\b", text):
+        return base  # a proper name: "... physicist Gustav Kirchhoff"
+    if re.search(rf"{inside}{re.escape(lower)}\b", text) or not re.search(r"\b[A-Z]", base[1:]) and " " in base:
+        return lower
+    return base
 
 
 def about_article(subject: Subject, sentence: str, at: int) -> bool:
@@ -150,7 +170,7 @@ def sentences(text: str) -> Iterator[tuple[int, str]]:
 _FOUNDED = re.compile(rf"\b(?:was |were )?(founded|established|formed|built|completed|constructed|opened|"
                       rf"inaugurated|discovered|invented|first described|first published|published|premiered|"
                       rf"released|signed|ratified|adopted|coined|launched|dissolved|abolished)"
-                      rf"(?: (?:in|on) (?P<when>{WHEN})| by (?:the )?(?P<who>{NAME}))")
+                      rf"(?: (?:in|on) (?P<when>{WHEN})| by {MAKER})")
 _VERB_QUESTION = {  # verb → (when was it done, who did it)
     "founded": ("When was {name} founded?", "Who founded {name}?"),
     "established": ("When was {name} established?", "Who established {name}?"),
@@ -191,9 +211,9 @@ def founded(subject: Subject, sentence: str, first: bool) -> Found:
 
 _WORK = re.compile(rf"\b(?:is|was) an? (?:(?P<year>{YEAR}) )?(?:[\w-]+ ){{0,3}}?"
                    rf"(?P<kind>novel|novella|film|play|stage play|opera|painting|poem|epic poem|song|album|"
-                   rf"symphony|ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)"
+                   rf"symphony|ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)(?![\w-])"
                    rf"(?: (?:written|directed|composed|painted|sculpted|created|produced|recorded))?"
-                   rf"(?: by (?:the )?(?:[\w-]+ ){{0,3}}?(?P<who>{NAME}))?")
+                   rf"(?: by {MAKER})?")
 _MAKER = {"novel": "wrote", "novella": "wrote", "play": "wrote", "stage play": "wrote", "poem": "wrote",
           "epic poem": "wrote", "book": "wrote", "treatise": "wrote", "short story": "wrote", "comedy": "wrote",
           "tragedy": "wrote", "film": "directed", "opera": "composed", "symphony": "composed", "ballet": "composed",
@@ -216,8 +236,8 @@ def work(subject: Subject, sentence: str, first: bool) -> Found:
 
 
 _MADE_BY = re.compile(rf"\b(written|directed|composed|painted|designed|sculpted|invented|discovered|developed|"
-                      rf"founded|created|led|commanded) by (?:the )?(?:[a-z][\w-]+ ){{0,3}}?(?P<who>{NAME})")
-_WHO_MADE = {"written": "wrote", "sculpted": "sculpted", "led": "led", "commanded": "commanded"}
+                      rf"founded|created) by {MAKER}")
+_WHO_MADE = {"written": "wrote", "sculpted": "sculpted"}
 
 
 def made_by(subject: Subject, sentence: str, first: bool) -> Found:
@@ -248,7 +268,7 @@ def century(subject: Subject, sentence: str, first: bool) -> Found:
 
 
 # ---------------------------------------------------------------------------
-# Names, places and numbers
+# Other names
 # ---------------------------------------------------------------------------
 
 _ALIAS = re.compile(r"(?:also|commonly|often|sometimes|formerly|popularly|originally|informally|better)? ?"
@@ -258,151 +278,13 @@ _ALIAS = re.compile(r"(?:also|commonly|often|sometimes|formerly|popularly|origin
 
 def alias(subject: Subject, sentence: str, first: bool) -> Found:
     """", also known as the Red Planet," → "By what other name is X known?"."""
-    for m in _ALIAS.finditer(sentence) if first else ():
+    for m in _ALIAS.finditer(sentence):
         found = m.group("alias")
-        if CLAUSE.search(sentence[:m.start()]) or len(found.split()) > 6:
+        if not said_of(subject, sentence, m.start(), first) or len(found.split()) > 6:
             return
         if found.lower() not in subject.refs and found.lower() != subject.name.lower():
             yield f"By what other name {subject.be} {subject.name} known?", m, "alias", "other"
             return
-
-
-_CAPITAL_OF = re.compile(rf"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:also )?the (?:de facto |historical |former )?"
-                         rf"capital(?: city)?(?:,? (?:and|as well as) (?:the )?(?:largest|most populous) city)? "
-                         rf"(?:of|in) (?:the )?(?P<of>{NAME})")
-_HAS_CAPITAL = re.compile(rf"\b(?:[Ii]ts|[Tt]he) capital(?: city)?(?: and (?:largest|most populous) city)? "
-                          rf"(?:is|was) (?:the city of )?(?P<capital>{NAME})")
-_LARGEST_CITY = re.compile(rf"\b(?:[Ii]ts|[Tt]he) (?:largest|most populous) city (?:is|was) (?P<city>{NAME})")
-
-
-def capital(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X is the capital of Kenya" → "X is the capital of which country or region?"; "Its capital is Y" → "What is X's capital?"."""
-    if subject.person:
-        return
-    if first and (m := _CAPITAL_OF.search(sentence)) and not CLAUSE.search(sentence[:m.start("of")]):
-        yield f"{subject.name} is the capital of which country or region?", m, "of", "place"
-    for pattern, group, question in ((_HAS_CAPITAL, "capital", f"What is the capital of {subject.name}?"),
-                                     (_LARGEST_CITY, "city", f"Which is the largest city of {subject.name}?")):
-        m = pattern.search(sentence)
-        if m and (m.group(0)[:3].lower() == "its" or about_article(subject, sentence, m.start())):
-            yield question, m, group, "place"
-
-
-_POPULATION = re.compile(rf"\b(?:estimated |total |combined |recorded )?population (?:of |was |is |at |stood at |"
-                         rf"reached )?(?:an estimated |about |around |approximately |over |more than |nearly |"
-                         rf"almost |roughly |some |just over |under )?(?P<n>{NUMBER})(?! (?:km|sq|square|BC))"
-                         rf"|\b(?:home to|has|had|with) (?:an estimated |about |around |approximately |over |"
-                         rf"more than |nearly |almost |roughly |some )?(?P<n2>{NUMBER}) (?:inhabitants|residents|people)\b")
-
-
-def population(subject: Subject, sentence: str, first: bool) -> Found:
-    """"... a population of 2.04 million" → "How many people live in X?"."""
-    m = _POPULATION.search(sentence)
-    if not m or subject.person or re.search(r"(?:metropolitan|metro|urban|greater|wider) (?:area )?(?:population|area)",
-                                            sentence[max(0, m.start() - 30):m.end()], re.I):
-        return
-    if said_of(subject, sentence, m.start(), first):
-        yield f"How many people live in {subject.name}?", m, "n" if m.group("n") else "n2", "number"
-
-
-_MEASURE = re.compile(rf"\b(?P<n>(?:{NUMBER})(?:[–-]\d+(?:\.\d+)?)? ?(?:km2|km²|square kilometres|square kilometers|"
-                      rf"sq mi|km|kilometres|kilometers|miles|mi|metres|meters|m|feet|ft))"
-                      rf"(?P<what> long| in length| high| tall| in height| above sea level| in diameter| wide| deep|)\b")
-_MEASURE_QUESTION = {" long": "How long is {name}?", " in length": "How long is {name}?",
-                     " high": "How high is {name}?", " tall": "How tall is {name}?",
-                     " in height": "How tall is {name}?", " above sea level": "How high above sea level is {name}?",
-                     " in diameter": "What is the diameter of {name}?", " wide": "How wide is {name}?",
-                     " deep": "How deep is {name}?", "": "What is the area of {name}?"}
-
-
-def measure(subject: Subject, sentence: str, first: bool) -> Found:
-    """"... 6,650 km long" → "How long is X?"; "an area of 105.4 km2" → "What is the area of X?"."""
-    for m in _MEASURE.finditer(sentence) if not subject.person else ():
-        before = sentence[max(0, m.start() - 40):m.start()].lower()
-        if before.endswith("("):
-            continue  # the same length in other units
-        area = re.search(r"\b(?:area|covers|covering)\b[^,]{0,20}$", before) and re.search(r"km2|km²|sq", m.group(0))
-        if (m.group("what") or area) and said_of(subject, sentence, m.start(), first):
-            yield _MEASURE_QUESTION[m.group("what")].format(name=subject.name), m, "n", "number"
-            return
-
-
-_LOCATED = re.compile(
-    rf"(?:^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:an?|the) (?:[a-z-]+ ){{0,4}}(?:city|town|country|state|province|"
-    rf"region|island|village|municipality|river|lake|mountain|range|university|museum|desert|peninsula|port|capital|"
-    rf"archipelago|volcano|building|cathedral|mosque|temple|palace|church|site|park|monument|castle|bridge|dam|"
-    rf"canal|strait|gulf|bay|sea|metropolis|nation|county|district|territory) (?:located |situated )?(?:in|of)"
-    rf"|\b(?:located|situated|lies|lying|sits|headquartered|based) (?:mainly |mostly |partly |entirely )?in"
-    rf"|\b(?P<native>native to|originated in|originates in|endemic to)) (?:the )?"
-    rf"(?:(?:far |extreme )?(?:north|south|east|west|central|northern|southern|eastern|western|north-?eastern|"
-    rf"north-?western|south-?eastern|south-?western|north-?central|south-?central|coastal|present-day|modern-day|"
-    rf"modern|tropical|temperate|sub-Saharan) )?(?P<place>{NAME}(?:, {NAME}){{0,2}})(?![\w'’-])")
-_RIVER = re.compile(rf"\b(?:on|along|astride|straddles|straddling) the (?:banks of the |mouth of the )?"
-                    rf"(?:(?:river|River) (?P<r1>{NAME})|(?P<r2>{NAME} [Rr]iver))")
-
-
-def place(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Mombasa is a coastal city in southeastern Kenya" → "Where is Mombasa?"; "native to Africa"; its river."""
-    if subject.person:
-        return
-    m = _LOCATED.search(sentence)
-    if m and (first and m.group(0)[0] != " " and not CLAUSE.search(sentence[:m.start("place")])
-              or about_article(subject, sentence, m.start())):
-        native = m.group("native") or ""
-        question = (f"Where {subject.do} {subject.name} come from?" if native.startswith("origin")
-                    else f"Where {subject.be} {subject.kind} native to?" if native else
-                    f"Where {subject.be} {subject.name}?")
-        yield question, m, "place", "place"
-    m = _RIVER.search(sentence)
-    if m and said_of(subject, sentence, m.start(), first):
-        yield f"On which river {subject.be} {subject.name}?", m, "r1" if m.group("r1") else "r2", "place"
-
-
-_DIRECTIONS = "north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|south-west"
-_BORDER = re.compile(rf"(?<![,\w] )(?<!and )(?<!of )(?:the )?\b(?P<place>{NAME}) (?:to|on) the (?P<dir>{_DIRECTIONS})"
-                     rf"\b(?! of)|\bto the (?P<dir2>{_DIRECTIONS}) by (?:the )?(?P<place2>{NAME})(?! and)")
-
-
-def borders(subject: Subject, sentence: str, first: bool) -> Found:
-    """"It is bordered by Zambia to the west" → "What borders X to the west?"."""
-    if subject.person or not re.search(r"\b(?:border|bound)", sentence) or not said_of(subject, sentence, 0, first):
-        return
-    seen = set()
-    for m in _BORDER.finditer(sentence):
-        direction, group = (m.group("dir"), "place") if m.group("dir") else (m.group("dir2"), "place2")
-        if direction not in seen and not re.search(r"\w and $", sentence[:m.start(group)]):
-            seen.add(direction)
-            yield f"What borders {subject.name} to the {direction}?", m, group, "place"
-
-
-_COUNTABLE = ("species|genera|families|subfamilies|states|provinces|regions|districts|counties|islands|members|"
-              "moons|satellites|countries|municipalities|departments|prefectures|cantons|parishes|books|chapters|"
-              "movements|acts|strings|keys|players|sections|volumes|episodes|seasons|children|sons|daughters|"
-              "languages|dialects|isotopes|parties|campuses|faculties|colleges|stations|lines|emirates|republics|"
-              "oblasts|boroughs|wards|divisions|governorates|atolls|cities|towns|villages|lakes|stories|floors|"
-              "pockets|arms|legs|wings|teeth|chromosomes|sides|faces|vertices|edges|letters|vowels|consonants|"
-              "championships|titles|medals|awards|goals")
-_COUNT = re.compile(rf"\b(?P<verb>has|had|have|comprises|comprised|consists of|consisted of|contains|contained|"
-                    rf"includes|included|won|is divided into|was divided into|are divided into|is made up of) "
-                    rf"(?:about |around |approximately |over |more than |nearly |some |roughly )?(?P<n>{NUMBER}) "
-                    rf"(?P<noun>(?:[A-Za-z]+ )?(?:{_COUNTABLE}))\b")
-
-
-def count(subject: Subject, sentence: str, first: bool) -> Found:
-    """"The family contains 120 species" → "How many species does X have?"; "won four NBA championships"."""
-    m = _COUNT.search(sentence)
-    if not m or not said_of(subject, sentence, m.start(), first):
-        return
-    noun, verb = m.group("noun"), m.group("verb")
-    if "divided" in verb:
-        question = f"Into how many {noun} {verb.split()[0]} {subject.name} divided?"
-    elif verb in ("consists of", "consisted of", "is made up of", "comprises", "comprised"):
-        question = f"How many {noun} make up {subject.name}?"
-    elif verb == "won":
-        question = f"How many {noun} {'did' if subject.past else 'has'} {subject.name} {'win' if subject.past else 'won'}?"
-    else:
-        question = f"How many {noun} {'did' if verb in ('had', 'contained', 'included') else 'does'} {subject.name} have?"
-    yield question, m, "n", "number"
 
 
 # ---------------------------------------------------------------------------
@@ -502,16 +384,23 @@ def named_after(subject: Subject, sentence: str, first: bool) -> Found:
             yield f"What {subject.be} {subject.name} named after?", m, "after", "other"
 
 
+_KNOWN_WORK = re.compile(rf"(?:[a-z-]+ ){{0,2}}?(?P<kind>novel|play|opera|film|poem|painting|book|symphony|album|"
+                         rf"song|series|epic|essay|treatise)s? (?P<work>{NAME}){NAME_END}")
+
+
 def known_for(subject: Subject, sentence: str, first: bool) -> Found:
-    """"... best known for her advocacy of women's rights" → "What is X best known for?"."""
+    """"... best known for her advocacy of women's rights" → "What is X best known for?"; a work → which work."""
     m = _KNOWN_FOR.search(sentence)
-    if m and said_of(subject, sentence, m.start(), first) and len(m.group("what").split()) <= 10:
+    if not m or not said_of(subject, sentence, m.start(), first) or len(m.group("what").split()) > 10:
+        return
+    if work := _KNOWN_WORK.match(sentence, m.start("what")):
+        yield f"Which {work.group('kind')} {subject.be} {subject.name} best known for?", work, "work", "work"
+    else:
         yield f"What {subject.be} {subject.name} best known for?", m, "what", "other"
 
 
 RULES: tuple[tuple[str, Rule], ...] = (
     ("founded", founded), ("work", work), ("made_by", made_by), ("century", century), ("alias", alias),
-    ("capital", capital), ("population", population), ("measure", measure), ("place", place),
-    ("borders", borders), ("count", count), ("taxon", taxon), ("element", element), ("language", language),
+    ("taxon", taxon), ("element", element), ("language", language),
     ("event", event), ("named_after", named_after), ("known_for", known_for),
 )
