@@ -32,6 +32,7 @@ TIER_OF_FILE = {
     "test_dictd.py": "unit",
     "test_embeddings.py": "unit",
     "test_engines.py": "unit",
+    "test_factqa.py": "data",
     "test_faiss_index.py": "unit",
     "test_finetune.py": "unit",
     "test_hybrid.py": "unit",

@@ -92,14 +92,16 @@ def generated_rows(articles: list[dict]) -> tuple[dict[str, list[dict]], Counter
     for article in articles:
         if article_split(article["title"]) not in GENERATED:
             continue
-        asked = set()
+        asked, spans = set(), set()
         for q in article_questions(article):
-            reason = problem(q, article) or ("same question twice about one article" if _key(q.question) in asked
-                                             else None)
+            reason = (problem(q, article) or ("same question twice about one article" if _key(q.question) in asked
+                                              else "same answer asked twice about one article"
+                                              if q.start in spans else None))
             if reason:
                 dropped[reason] += 1
             else:
                 asked.add(_key(q.question))
+                spans.add(q.start)
                 kept.append((article, q))
     # "When was the Globe Theatre built?" asked of two articles has two right answers: drop every copy.
     copies = Counter(_key(q.question) for _, q in kept)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from .derived import _base_title
-from .factqa_rules import CLAUSE, MONTHS, NAME, WHEN, YEAR, Found, Rule, Subject, about_article, when_type
+from .factqa_rules import (CLAUSE, MONTHS, NAME, WHEN, YEAR, Found, Rule, Subject, about_article,
+                           opening_length, when_type)
 
 _NATIONALITY = re.compile(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:an?|the) (?:(?:Ancient|ancient|Classical) )?"
                           r"(?P<nat>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:-born| (?:and|or) [A-Z][a-z]+(?:-[A-Z][a-z]+)?)?"
@@ -120,34 +121,50 @@ def award(subject: Subject, sentence: str, first: bool) -> Found:
             return
 
 
-_BASE_FORM = {"became": "become", "moved to": "move to", "emigrated to": "emigrate to", "settled in": "settle in",
-              "returned to": "return to", "married": "marry", "joined": "join", "converted to": "convert to",
-              "graduated from": "graduate from", "entered": "enter", "left": "leave", "invaded": "invade",
-              "conquered": "conquer", "captured": "capture", "annexed": "annex", "visited": "visit",
-              "founded": "found", "defeated": "defeat", "succeeded": "succeed", "retired": "retire",
-              "abdicated": "abdicate"}
-_PASSIVE = ("was crowned|was elected|was appointed|was exiled|was arrested|was knighted|was canonized|was canonised|"
-            "was ordained|was baptized|was baptised|was imprisoned")
-_DID_IN = re.compile(rf"\b(?P<verb>{'|'.join(_BASE_FORM)}|{_PASSIVE})(?P<obj>(?: [^\s,;:()]+){{0,5}}?) "
-                     rf"in (?P<when>{YEAR})(?=[,.;]| and | after | before | when | at )")
-_IN_YEAR = re.compile(rf"In (?P<when>{YEAR}), (?P<who>he|she|it|they) (?P<verb>{'|'.join(_BASE_FORM)})"
-                      rf"(?P<obj>(?: [^\s,;:()]+){{1,4}})[,.]")
-_NOT_OBJECT = re.compile(r"\b(?:and|or|but|which|who|his|her|its|their)\b|\d|^ (?:by|in|on|at|as)\b")
-_AUXILIARY = re.compile(r"\b(?:was|were|been|be|being|having|has|have|had)\s$")
+# The past forms that lead leads use with a year, and their base forms ("moved to Berlin" → "move to Berlin").
+_BASE_FORM = dict(pair.split("=") for pair in """
+    abdicated=abdicate abolished=abolish achieved=achieve acquired=acquire added=add adopted=adopt annexed=annex
+    appeared=appear assumed=assume attained=attain became=become began=begin brought=bring built=build
+    captured=capture claimed=claim coined=coin completed=complete composed=compose conquered=conquer
+    converted=convert created=create declared=declare defeated=defeat designed=design developed=develop
+    directed=direct discovered=discover emigrated=emigrate entered=enter established=establish expanded=expand
+    fought=fight founded=found gained=gain governed=govern graduated=graduate granted=grant held=hold
+    hosted=host introduced=introduce invaded=invade invented=invent joined=join landed=land launched=launch
+    led=lead left=leave lost=lose made=make married=marry met=meet moved=move opened=open overthrew=overthrow
+    painted=paint performed=perform played=play proclaimed=proclaim produced=produce proposed=propose
+    published=publish reached=reach received=receive recorded=record released=release replaced=replace
+    retired=retire returned=return ruled=rule seized=seize settled=settle shared=share signed=sign sold=sell
+    spent=spend started=start succeeded=succeed taught=teach took=take visited=visit went=go won=win
+    wrote=write""".split())
+_INTRANSITIVE = frozenset({"abdicated", "retired", "emigrated"})
+_NOT_EVENT = frozenset({"known", "based", "located", "situated", "used", "considered", "regarded", "called",
+                        "named", "described", "listed", "estimated"})
+_ADVERB = r"(?: (?:also|later|then|first|finally|eventually|officially|formally|again|soon|subsequently|briefly|only))?"
+_ACTION = (rf"{_ADVERB} (?:(?P<aux>was|were) (?P<participle>[a-z]+ed|built|made|held|won|written|taken|given|born|"
+           rf"sold|fought|laid|led|brought|taught|chosen|drawn)|(?P<verb>[a-z]+))(?P<obj>(?: [^\s,;:()]+){{0,6}}?)")
+_DID_IN = re.compile(rf"{_ACTION} in (?P<when>{WHEN})"
+                     rf"(?=[,.;:]| (?:and|after|before|when|where|at|with|by|as|following|under|during)\b)")
+_IN_WHEN = re.compile(rf"In (?P<when>{WHEN}), ")
+_DID = re.compile(rf"{_ACTION}(?=[,.])")
+_NOT_OBJECT = re.compile(r"\b(?:and|or|but|which|who|whom|that)\b|\d|^ (?:by|in|on|at|as|to be)\b")
 
 
 def year_of(subject: Subject, sentence: str, first: bool) -> Found:
-    """"he moved to Berlin in 1924" / "In 1924, he moved to Berlin." → "In what year did X move to Berlin?"."""
-    for m in _DID_IN.finditer(sentence):
-        verb, obj = m.group("verb"), m.group("obj")
-        if _AUXILIARY.search(sentence[:m.start()]) or not obj and verb not in ("retired", "abdicated"):
-            continue  # "was founded in 1764" is the founding of the subject, not by it
-        if about_article(subject, sentence, m.start()) and not _NOT_OBJECT.search(obj):
-            action = f"was {subject.name} {verb[4:]}" if verb.startswith("was ") else f"did {subject.name} {_BASE_FORM[verb]}"
-            yield f"In what year {action}{obj}?", m, "when", "year"
-    m = _IN_YEAR.match(sentence)
-    if m and (m.group("who") in ("he", "she")) == subject.person and not _NOT_OBJECT.search(m.group("obj")):
-        yield f"In what year did {subject.name} {_BASE_FORM[m.group('verb')]}{m.group('obj')}?", m, "when", "year"
+    """"He moved to Berlin in 1924" / "In 1924, he moved to Berlin." → "In what year did X move to Berlin?"."""
+    lead = _IN_WHEN.match(sentence)
+    start = lead.end() if lead else 0
+    opening = opening_length(subject, sentence[start:])
+    m = (_DID if lead else _DID_IN).match(sentence, start + opening) if opening else None
+    if not m or _NOT_OBJECT.search(m.group("obj")) or m.group("participle") in _NOT_EVENT:
+        return
+    verb, obj = m.group("verb"), m.group("obj")
+    if verb and (verb not in _BASE_FORM or not obj and verb not in _INTRANSITIVE):
+        return
+    action = (f"{m.group('aux')} {subject.name} {m.group('participle')}" if m.group("aux")
+              else f"did {subject.name} {_BASE_FORM[verb]}")
+    found = lead or m
+    kind = when_type(found.group("when"))
+    yield f"{'When' if kind == 'date' else 'In what year'} {action}{obj}?", found, "when", kind
 
 
 _PARENT = re.compile(rf"\b(?:the |a )?(?:eldest |youngest |second |third |only |only surviving |illegitimate )?"

@@ -129,14 +129,19 @@ def _inside(base: str, text: str) -> str:
     return base
 
 
-def about_article(subject: Subject, sentence: str, at: int) -> bool:
-    """Whether the sentence opens by naming the article, with no clause between that and position `at`."""
-    head = sentence[:at]
-    lower = head.lower()
+def opening_length(subject: Subject, sentence: str) -> int:
+    """The length of the words that open the sentence and name the article ("He", "The city"), or 0."""
+    lower = sentence.lower()
     for ref in subject.refs:
         if lower.startswith(ref) and (len(lower) == len(ref) or not lower[len(ref)].isalnum()):
-            return not CLAUSE.search(head[len(ref):])
-    return False
+            return len(ref)
+    return 0
+
+
+def about_article(subject: Subject, sentence: str, at: int) -> bool:
+    """Whether the sentence opens by naming the article, with no clause between that and position `at`."""
+    opening = opening_length(subject, sentence[:at])
+    return bool(opening) and not CLAUSE.search(sentence[opening:at])
 
 
 def said_of(subject: Subject, sentence: str, at: int, first: bool) -> bool:
