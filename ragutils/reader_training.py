@@ -9,8 +9,10 @@ articles only). Notebook 07 uses:
 - ``load_base_reader``: the encoder with a freshly initialised span head;
 - ``reading_examples``: training rows as (question, passage, answer, character start),
   the offset moved from the article text into the passage the reader sees;
-- ``without_answer``: the passage with the answer's sentence taken out, a passage about
-  the same subject that lacks the answer: the null target that teaches abstention;
+- ``balanced_rows``: at most so many questions of each generating rule;
+- ``without_answer`` / ``distractor_examples``: the null targets that teach abstention:
+  the passage with the answer's sentence taken out (the same subject, no answer), and
+  BM25's best passages of other articles (what sits beside the right one at k > 1);
 - ``reader_dataset`` / ``train_reader``: the windows (answer windows all, null windows a
   seeded share) and the training run;
 - ``reader_name`` / ``reader_key`` / ``load_reader`` / ``ensure_reader``: the trained reader
@@ -58,6 +60,8 @@ class ReaderRecipe:
     max_length: int = 256  # tokens per window: most leads fit one whole
     stride: int = 64  # tokens shared by neighbouring windows of a longer passage
     null_share: float = 0.5  # share of the windows without the answer kept, as null targets
+    rows_per_rule: int | None = 500  # at most this many rows of one generating rule (40% are "nationality")
+    distractors: int = 1  # per question, BM25's best passages of other articles, as null targets
     logging_steps: int = 20  # log the mean training loss every this many steps
     seed: int = 0
     threads: int = TRAINING_THREADS  # torch threads while training: the weights depend on it (see config)
@@ -130,6 +134,49 @@ def reading_examples(rows: Sequence[Mapping[str, Any]],
     return examples
 
 
+def balanced_rows(rows: Sequence[Mapping[str, Any]], per_rule: int | None, seed: int = 0) -> list[Mapping[str, Any]]:
+    """At most ``per_rule`` rows of each generating rule (the row's ``source``), a seeded sample, in file order.
+
+    One rule making most of the questions would teach the reader mostly one kind of
+    answer ("What nationality was X?"); rows without a source are all kept.
+
+    Used in notebook 07.
+    """
+    if per_rule is None:
+        return list(rows)
+    by_rule: dict[Any, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_rule.setdefault(row.get("source"), []).append(i)
+    rng = random.Random(seed)
+    kept = {i for rule, indices in by_rule.items()
+            for i in (indices if rule is None or len(indices) <= per_rule else rng.sample(indices, per_rule))}
+    return [row for i, row in enumerate(rows) if i in kept]
+
+
+def distractor_examples(rows: Sequence[Mapping[str, Any]], documents: Mapping[str, tuple[str, str]],
+                        retriever: Any, per_question: int = 1, depth: int = 5) -> list[ReadingExample]:
+    """Null-target examples: each question over the retriever's best passages of *other* articles.
+
+    These are the passages a reader meets beside the right one at k > 1, and they look
+    right (BM25 found them for the question), so the reader must learn to give them the
+    null answer. A passage that contains the answer anyway is skipped.
+
+    Used in notebook 07.
+    """
+    from .data import passage_text
+
+    if per_question < 1:
+        return []
+    rankings = retriever.search([row["question"] for row in rows], depth)
+    examples = []
+    for row, ranking in zip(rows, rankings):
+        others = [doc for doc, _ in ranking if doc != row["doc_id"] and doc in documents]
+        passages = [passage_text(*documents[doc]) for doc in others]
+        passages = [p for p in passages if row["answers"][0].lower() not in p.lower()][:per_question]
+        examples.extend(ReadingExample(row["question"], passage, None, 0) for passage in passages)
+    return examples
+
+
 def without_answer(example: ReadingExample) -> ReadingExample | None:
     """The example over its passage with the answer's sentence removed (answer None), or None if that cannot be made.
 
@@ -150,11 +197,12 @@ def without_answer(example: ReadingExample) -> ReadingExample | None:
 
 def reader_dataset(tokenizer: Any, examples: Sequence[ReadingExample],
                    recipe: ReaderRecipe = DEFAULT_RECIPE) -> datasets.Dataset:
-    """The training windows of the examples and of their answerless twins (``without_answer``).
+    """The training windows of the examples and of the answerless twins of those with an answer (``without_answer``).
 
     Every window that holds the answer is kept; of the windows that do not (the rest
-    of a long passage, the twins), a seeded ``recipe.null_share`` is kept, with the
-    null target [CLS]. Only the model's inputs and the two labels are columns.
+    of a long passage, the twins, examples whose answer is None), a seeded
+    ``recipe.null_share`` is kept, with the null target [CLS]. Only the model's inputs
+    and the two labels are columns.
 
     Used in notebook 07.
     """
@@ -177,12 +225,14 @@ def reader_dataset(tokenizer: Any, examples: Sequence[ReadingExample],
 
 def train_reader(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
                  recipe: ReaderRecipe = DEFAULT_RECIPE, documents: Mapping[str, tuple[str, str]] | None = None,
-                 output_dir: Path | None = None) -> Any:
+                 output_dir: Path | None = None, retriever: Any = None) -> Any:
     """Train every weight of a question-answering model on fact-QA rows with ``Trainer``; returns the trainer.
 
     The model comes from ``load_base_reader`` (its span head freshly initialised). Its
-    own loss is ``reader.span_loss``. ``documents`` defaults to the wiki corpus. The
-    loss every ``logging_steps`` steps is in ``trainer.state.log_history``; the model
+    own loss is ``reader.span_loss``. The rows are balanced across rules
+    (``balanced_rows``) and joined by distractors (``distractor_examples``) from
+    ``retriever`` (default: BM25 over the wiki). ``documents`` defaults to the wiki
+    corpus. The loss every ``logging_steps`` steps is in ``trainer.state.log_history``; the model
     is left in eval mode.
 
     Used in notebook 07.
@@ -190,9 +240,15 @@ def train_reader(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
     from transformers import PrinterCallback, Trainer
 
     from .finetune import course_training_arguments
-    from .rag import wiki_documents
+    from .rag import make_retriever, wiki_documents
 
-    dataset = reader_dataset(tokenizer, reading_examples(rows, documents or wiki_documents()), recipe)
+    documents = documents or wiki_documents()
+    rows = balanced_rows(rows, recipe.rows_per_rule, recipe.seed)
+    examples = reading_examples(rows, documents)
+    if recipe.distractors:
+        retriever = retriever or make_retriever("bm25")
+        examples += distractor_examples(rows, documents, retriever, recipe.distractors)
+    dataset = reader_dataset(tokenizer, examples, recipe)
     args = course_training_arguments(recipe, output_dir or cache_dir("trainer", READER_DIR))
     # Batches of windows of similar lengths: passages run from 40 to 250 tokens, and a batch
     # padded to its longest window would spend about a third of its work on padding.

@@ -314,6 +314,35 @@ def test_without_answer_drops_the_answers_sentence_unless_the_answer_is_elsewher
     assert reader_training.without_answer(repeated) is None
 
 
+class Listed:
+    """A stand-in retriever: the same ranking of doc ids for every query."""
+
+    def __init__(self, ranking):
+        self.ranking = ranking
+
+    def search(self, queries, k):
+        return [[(doc, 1.0) for doc in self.ranking[:k]] for _ in queries]
+
+
+def test_balanced_rows_cap_each_rule_and_keep_the_file_order():
+    rows = [{"source": "a", "n": i} for i in range(5)] + [{"source": "b", "n": 5 + i} for i in range(2)] + [
+        {"n": 7 + i} for i in range(3)]
+    kept = reader_training.balanced_rows(rows, per_rule=2, seed=0)
+    assert [row.get("source") for row in kept].count("a") == 2 and len(kept) == 2 + 2 + 3
+    assert [row["n"] for row in kept] == sorted(row["n"] for row in kept)
+    assert kept == reader_training.balanced_rows(rows, per_rule=2, seed=0)
+    assert reader_training.balanced_rows(rows, per_rule=None) == rows
+
+
+def test_distractors_are_other_articles_without_the_answer():
+    documents = {**DOCUMENTS, "wiki-3": ("Lyon", "Lyon is a city in France, a centre of finance since 1700."),
+                 "wiki-4": ("Berlin", "Berlin is the capital of Germany and its largest city by population.")}
+    found = reader_training.distractor_examples(ROWS[1:], documents, Listed(["wiki-2", "wiki-3", "wiki-4", "wiki-1"]))
+    assert [(e.passage.split(".")[0], e.answer) for e in found] == [("Berlin", None)]  # not the gold, not one with 1700
+    two = reader_training.distractor_examples(ROWS[1:], documents, Listed(["wiki-4", "wiki-1"]), per_question=2)
+    assert len(two) == 2 and reader_training.distractor_examples(ROWS, documents, Listed([]), 0) == []
+
+
 def test_reader_dataset_keeps_answer_windows_and_a_share_of_null_windows(tokenizer):
     examples = reader_training.reading_examples(ROWS, DOCUMENTS)
     none = reader_training.reader_dataset(tokenizer, examples, replace(reader_training.DEFAULT_RECIPE, null_share=0.0))
@@ -332,13 +361,15 @@ def test_a_short_training_run_moves_the_weights_on_the_recipes_threads(tokenizer
     before = model.qa_outputs.weight.detach().clone()
     recipe = replace(reader_training.DEFAULT_RECIPE, steps=3, batch_size=2, logging_steps=1, learning_rate=1e-3)
     with config.torch_threads(1):
-        trainer = reader_training.train_reader(model, tokenizer, ROWS, recipe, DOCUMENTS, tmp_path / "run")
+        trainer = reader_training.train_reader(model, tokenizer, ROWS, recipe, DOCUMENTS, tmp_path / "run",
+                                               retriever=Listed(["wiki-2", "wiki-1"]))
         assert torch.get_num_threads() == 1
     assert trainer.state.global_step == 3
     assert all(np.isfinite(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry)
     assert not torch.equal(before, model.qa_outputs.weight.detach()) and not model.training
     with pytest.raises(CourseError, match="has no answer span"):
-        reader_training.train_reader(model, tokenizer, [{**ROWS[0], "answers": []}], recipe, DOCUMENTS, tmp_path)
+        reader_training.train_reader(model, tokenizer, [{**ROWS[0], "answers": []}], recipe, DOCUMENTS, tmp_path,
+                                     retriever=Listed([]))
 
 
 def test_the_store_round_trips_a_reader_with_its_window_sizes(tokenizer, tiny_model, tmp_path, monkeypatch):

@@ -68,20 +68,25 @@ def build(out_dir: Path | None = None, sources_dir: Path | None = None) -> dict[
     _write_text(out_dir / "jargon" / "README.md", data_readmes.jargon_readme(jargon, manifest["jargon"]))
     _write_text(out_dir / "pyfaq" / "README.md", data_readmes.pyfaq_readme(pyfaq, skipped, manifest["pyfaq"]))
 
-    derived = build_derived(out_dir, out_dir / "derived")
+    # The hand-written questions of fact QA are a source committed with data/, like the archives for the rest.
+    derived = build_derived(out_dir, out_dir / "derived", hand_dir=data_dir() / "derived" / "factqa")
     _write_text(out_dir / "README.md", data_readmes.index_readme(manifest, derived))
     return {name: len(records) for name, records in corpora.items()} | derived
 
 
-def build_derived(base_dir: Path | None = None, out_dir: Path | None = None) -> dict[str, int]:
-    """Build the derived sets from the corpora in base_dir into out_dir (default data/derived)."""
+def build_derived(base_dir: Path | None = None, out_dir: Path | None = None,
+                  hand_dir: Path | None = None) -> dict[str, int]:
+    """Build the derived sets from the corpora in base_dir into out_dir (default data/derived).
+
+    `hand_dir` holds the hand-written fact-QA files (default base_dir/derived/factqa).
+    """
     base_dir = Path(base_dir) if base_dir is not None else data_dir()
     out_dir = Path(out_dir) if out_dir is not None else base_dir / "derived"
+    hand_dir = Path(hand_dir) if hand_dir is not None else base_dir / "derived" / "factqa"
     articles = read_jsonl(base_dir / "wiki" / "wiki.jsonl")
     jargon = read_jsonl(base_dir / "jargon" / "jargon.jsonl")
     sets, stats = derived_sets(articles, jargon)
-    # Fact QA's evaluation questions are written by hand: the build reads them from the committed files.
-    factqa, factqa_stats = factqa_build.factqa_sets(articles, factqa_build.read_hand(base_dir / "derived" / "factqa"))
+    factqa, factqa_stats = factqa_build.factqa_sets(articles, factqa_build.read_hand(hand_dir))
 
     counts: dict[str, dict[str, int]] = {}
     for name, splits in sets.items():

@@ -346,7 +346,7 @@ every derived set (`../README.md`): no test article is ever asked about in a tra
 | `answer_type` | one of {", ".join(f"`{t}`" for t in FACTQA_TYPES)} |
 | `answerable` | `false` only in `hand_unanswerable` |
 | `title`, `split` | the gold article (for unanswerable rows: the article the question is about) and its split |
-| `doc_id`, `answer_start`, `source` | generated rows only: the article's `id`, the answer's character offset in its `text`, the rule |
+| `doc_id`, `answer_start`, `source` | generated rows: the article's `id`, the answer's offset in its `text`, the rule |
 
 ## How it was made
 

@@ -1,4 +1,4 @@
-"""The fact-QA set of data/derived/factqa: questions generated from the corpus for training, checked, beside the hand-written ones.
+"""The fact-QA set of data/derived/factqa: questions generated from the corpus for training, and the hand-written ones.
 
 ``factqa_sets`` asks the sentence rules (``tools.factqa_rules``, ``factqa_places``, ``factqa_people``)
 about every train and dev article, keeps a question only when it passes every check

@@ -1,4 +1,4 @@
-"""Questions from sentence patterns about people: nationality, occupation, full name, birth and death, offices, prizes, kin.
+"""Questions from sentence patterns about people (nationality, profession, birth, death, offices, prizes), and years.
 
 The same kind of rules as ``tools.factqa_rules`` (which holds what they share), for the
 articles about a person: "Bertolt Brecht was a German playwright" gives "What

@@ -21,7 +21,7 @@ _LARGEST_CITY = re.compile(rf"\b(?:[Ii]ts|[Tt]he) (?:largest|most populous) city
 
 
 def capital(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X is the capital of Kenya" → "X is the capital of which country or region?"; "Its capital is Y" → "What is X's capital?"."""
+    """"X is the capital of Kenya" → "X is the capital of which country or region?"; "Its capital is Y" likewise."""
     if subject.person:
         return
     if first and (m := _CAPITAL_OF.search(sentence)) and not CLAUSE.search(sentence[:m.start("of")]):
@@ -37,7 +37,8 @@ _POPULATION = re.compile(rf"\b(?:estimated |total |combined |recorded )?populati
                          rf"reached )?(?:an estimated |about |around |approximately |over |more than |nearly |"
                          rf"almost |roughly |some |just over |under )?(?P<n>{NUMBER})(?! (?:km|sq|square|BC))"
                          rf"|\b(?:home to|has|had|with) (?:an estimated |about |around |approximately |over |"
-                         rf"more than |nearly |almost |roughly |some )?(?P<n2>{NUMBER}) (?:inhabitants|residents|people)\b")
+                         rf"more than |nearly |almost |roughly |some )?(?P<n2>{NUMBER}) "
+                         rf"(?:inhabitants|residents|people)\b")
 
 
 def population(subject: Subject, sentence: str, first: bool) -> Found:
@@ -52,7 +53,8 @@ def population(subject: Subject, sentence: str, first: bool) -> Found:
 
 _MEASURE = re.compile(rf"\b(?P<n>(?:{NUMBER})(?:[–-]\d+(?:\.\d+)?)? ?(?:km2|km²|square kilometres|square kilometers|"
                       rf"sq mi|km|kilometres|kilometers|miles|mi|metres|meters|m|feet|ft))"
-                      rf"(?P<what> long| in length| high| tall| in height| above sea level| in diameter| wide| deep|)\b")
+                      rf"(?P<what> long| in length| high| tall| in height| above sea level| in diameter| wide| deep|)"
+                      rf"\b")
 _MEASURE_QUESTION = {" long": "How long is {name}?", " in length": "How long is {name}?",
                      " high": "How high is {name}?", " tall": "How tall is {name}?",
                      " in height": "How tall is {name}?", " above sea level": "How high above sea level is {name}?",
@@ -103,13 +105,15 @@ def place(subject: Subject, sentence: str, first: bool) -> Found:
         yield f"On which river {subject.be} {subject.name}?", m, "r1" if m.group("r1") else "r2", "place"
 
 
-_DIRECTIONS = "north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|south-west"
+_DIRECTIONS = ("north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|"
+               "south-west")
 _BORDER = re.compile(rf"(?<![,\w] )(?<!and )(?<!of )(?:the )?\b(?P<place>{NAME}) (?:to|on) the (?P<dir>{_DIRECTIONS})"
                      rf"\b(?! of)|\bto the (?P<dir2>{_DIRECTIONS}) by (?:the )?(?P<place2>{NAME})(?! and)")
 
 
 _DISTANCE = re.compile(rf"\b(?P<n>(?:{NUMBER}) ?(?:km|kilometres|kilometers|miles|mi)) (?:\([^()]*\) )?"
-                       rf"(?:(?:due )?(?:{_DIRECTIONS}) of|from) (?P<the>the )?(?P<place>{NAME})(?!\.\w|[–-]){NAME_END}")
+                       rf"(?:(?:due )?(?:{_DIRECTIONS}) of|from) (?P<the>the )?(?P<place>{NAME})(?!\.\w|[–-])"
+                       rf"{NAME_END}")
 
 
 def distance(subject: Subject, sentence: str, first: bool) -> Found:
@@ -156,9 +160,11 @@ def count(subject: Subject, sentence: str, first: bool) -> Found:
     elif verb in ("consists of", "consisted of", "is made up of", "comprises", "comprised"):
         question = f"How many {noun} make up {subject.kind}?"
     elif verb == "won":
-        question = f"How many {noun} {'did' if subject.past else 'has'} {subject.name} {'win' if subject.past else 'won'}?"
+        has, win = ("did", "win") if subject.past else ("has", "won")
+        question = f"How many {noun} {has} {subject.name} {win}?"
     else:
-        question = f"How many {noun} {'did' if verb in ('had', 'contained', 'included') else 'does'} {subject.kind} have?"
+        did = "did" if verb in ("had", "contained", "included") else "does"
+        question = f"How many {noun} {did} {subject.kind} have?"
     yield question, m, "n", "number"
 
 

@@ -1,11 +1,12 @@
-"""Questions from sentence patterns: the rules about places, things, works and events, and what every rule shares.
+"""Questions from sentence patterns: what every rule shares, and the rules about works, events, names and kinds.
 
 Each rule reads one sentence of an article and, when the sentence has its pattern
 ("... was founded in 1639 ...", "Its capital is Nairobi"), asks about one span of it
 the way a person would ("When was Ulaanbaatar founded?"): it names the article by its
 title and words the rest its own way, so the question seldom repeats the sentence.
-The rules about people are ``tools.factqa_people``'s; the checks that every question
-must pass (the span, not the title, no copied words) are ``tools.factqa_build``'s.
+The rules about places and sizes are ``tools.factqa_places``', those about people
+``tools.factqa_people``'; the checks that every question must pass (the span, not the
+title, no copied words) are ``tools.factqa_build``'s.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ NUMBER = (r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:million|billio
           r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty)\b")
 _CAP = r"[A-Z][\w'’\-]*\w|[A-Z]"
 # A proper name: capitalised words, and the small words that names keep inside ("Isle of Man", "Vincent van Gogh").
-NAME = (rf"(?<![\w'’-])(?:{_CAP})(?:\s(?:(?:of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon)\s)*"
-        rf"(?:{_CAP}))*(?![\w'’-])")
+_PARTICLE = r"of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon"
+NAME = rf"(?<![\w'’-])(?:{_CAP})(?:\s(?:(?:{_PARTICLE})\s)*(?:{_CAP}))*(?![\w'’-])"
 # After a whole name: neither another capitalised word nor a noun ("the Maya people": "Maya" is an adjective).
 NAME_END = (r"(?! [A-Z])(?! (?!(?:and|or|in|on|at|from|for|with|who|which|whose|as|during|after|before|between|to|"
             r"of|that|under|since|based|but|while|until|by|is|was|are|were|has|had|where|near|along)\b)[a-z])")
@@ -203,7 +204,7 @@ _VERB_QUESTION = {  # verb → (when was it done, who did it)
 
 
 def founded(subject: Subject, sentence: str, first: bool) -> Found:
-    """"The city was founded in 1639 / by the Romans" → "When was X founded?", "Who founded X?" (built, discovered ...)."""
+    """"It was founded in 1639 / by the Romans" → "When was X founded?", "Who founded X?" (built, discovered ...)."""
     for m in _FOUNDED.finditer(sentence):
         if subject.person or not said_of(subject, sentence, m.start(), first):
             continue
@@ -216,7 +217,8 @@ def founded(subject: Subject, sentence: str, first: bool) -> Found:
 
 _WORK = re.compile(rf"\b(?:is|was) an? (?:(?P<year>{YEAR}) )?(?:[\w-]+ ){{0,3}}?"
                    rf"(?P<kind>novel|novella|film|play|stage play|opera|painting|poem|epic poem|song|album|"
-                   rf"symphony|ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)(?![\w-])"
+                   rf"symphony|ballet|book|musical|sculpture|fresco|comedy|tragedy|treatise|short story|series|sitcom)"
+                   rf"(?![\w-])"
                    rf"(?: (?:written|directed|composed|painted|sculpted|created|produced|recorded))?"
                    rf"(?: by {MAKER})?")
 _MAKER = {"novel": "wrote", "novella": "wrote", "play": "wrote", "stage play": "wrote", "poem": "wrote",
@@ -246,7 +248,7 @@ _WHO_MADE = {"written": "wrote", "sculpted": "sculpted"}
 
 
 def made_by(subject: Subject, sentence: str, first: bool) -> Found:
-    """"X ... directed by Victor Fleming" → "Who directed X?" (written, composed, designed, invented, led ...)."""
+    """"X ... directed by Victor Fleming" → "Who directed X?" (written, composed, designed, invented ...)."""
     for m in _MADE_BY.finditer(sentence):
         if not subject.person and said_of(subject, sentence, m.start(), first):
             verb = _WHO_MADE.get(m.group(1), m.group(1))
@@ -258,8 +260,8 @@ _CENTURY = re.compile(r"\b(?P<verb>originated|emerged|developed|flourished|began
                       r"(?:was |were )(?:founded|built|established|written|composed|invented|introduced|formed))"
                       r"(?: [a-z]+){0,2}? in the (?P<century>(?:early |late |mid-)?\d+(?:st|nd|rd|th)[ -]century"
                       r"(?: BC| BCE| AD| CE)?)")
-_BASE_FORM = {"originated": "originate", "emerged": "emerge", "developed": "develop", "flourished": "flourish",
-              "began": "begin", "appeared": "appear", "arose": "arise"}
+_CENTURY_BASE = {"originated": "originate", "emerged": "emerge", "developed": "develop", "flourished": "flourish",
+                 "began": "begin", "appeared": "appear", "arose": "arise"}
 
 
 def century(subject: Subject, sentence: str, first: bool) -> Found:
@@ -268,7 +270,7 @@ def century(subject: Subject, sentence: str, first: bool) -> Found:
     if m and not subject.person and said_of(subject, sentence, m.start(), first):
         verb = m.group("verb")
         action = (f"{verb.split()[0]} {subject.name} {verb.split()[1]}" if " " in verb
-                  else f"did {subject.name} {_BASE_FORM[verb]}")
+                  else f"did {subject.name} {_CENTURY_BASE[verb]}")
         yield f"In which century {action}?", m, "century", "date"
 
 
@@ -329,7 +331,7 @@ _OFFICIAL = re.compile(rf"\b(?:[Ii]ts|[Tt]he)(?: (?:two|three|four|sole|only))? 
 
 
 def language(subject: Subject, sentence: str, first: bool) -> Found:
-    """"Kazakh is a Turkic language" → "Which language family does Kazakh belong to?"; its speakers; official language."""
+    """"Kazakh is a Turkic language" → "Which language family does Kazakh belong to?"; speakers; official language."""
     if subject.person:
         return
     if re.search(r"\blanguages?\b", subject.title + " " + sentence[:80]):
@@ -377,7 +379,8 @@ def event(subject: Subject, sentence: str, first: bool) -> Found:
 _NAMED = re.compile(r"\b(?:is|was|are|were) (?:also )?named (?:after|for|in honour of|in honor of) "
                     r"(?:the )?(?P<after>[^,.;()]{3,60}?)(?=[,.;(]| who | which | because | in \d| whose )")
 _KNOWN_FOR = re.compile(r"\b(?:best |widely |most |well |chiefly |primarily |mainly |perhaps best |especially )?known "
-                        r"(?:today |internationally )?for (?:his |her |its |their |the )?(?P<what>[^,;.()\"“”]{3,70}?)"
+                        r"(?:today |internationally )?for (?:his |her |its |their |the )?"
+                        r"(?P<what>[^,;.()\"“”]{3,70}?)"
                         r"(?=[,;.(]| which | who | that | as well as | and for | in which | such as | including )")
 
 
