@@ -12,5 +12,7 @@ course, measures it and makes its files:
 - ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table.
 - building data/ from its sources: ``data_build`` (the build), ``sources`` (the pinned
   archives), ``dictd``, ``rst`` (two source formats), ``derived`` (the derived sets),
-  ``data_readmes`` (the READMEs of data/).
+  ``data_readmes`` (the READMEs of data/); the fact-QA questions: ``factqa_build`` (the set and its
+  checks), ``factqa_rules`` (what the rules share; works, events, names), ``factqa_places`` (places and
+  sizes), ``factqa_people`` (people).
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .derived import _base_title
-from .factqa_rules import (CLAUSE, MONTHS, NAME, WHEN, YEAR, Found, Rule, Subject, about_article,
+from .factqa_rules import (CLAUSE, MONTHS, NAME, SPAN, WHEN, YEAR, Found, Rule, Subject, about_article,
                            opening_length, when_type)
 
 _NATIONALITY = re.compile(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:an?|the) (?:(?:Ancient|ancient|Classical) )?"
@@ -80,10 +80,8 @@ def born_died(subject: Subject, sentence: str, first: bool) -> Found:
 
 
 _TERM = re.compile(rf"\b(?P<verb>was|were|served as|reigned as|ruled as|became|is) "
-                   rf"(?P<role>(?:the |an? )?[^,;:()]{{3,60}}?) (?:from|between) (?P<a>{YEAR}) (?:to|until|and) "
-                   rf"(?P<b>{YEAR})")
-_REIGN = re.compile(rf"\b(?:reigned|ruled|governed)(?: [a-z]+)? (?:from|between) (?P<a>{YEAR}) (?:to|until|and) "
-                    rf"(?P<b>{YEAR})")
+                   rf"(?P<role>(?:the |an? )?[^,;:()]{{3,60}}?) {SPAN}")
+_REIGN = re.compile(rf"\b(?:reigned|ruled|governed)(?: [a-z]+)? {SPAN}")
 
 
 def term(subject: Subject, sentence: str, first: bool) -> Found:

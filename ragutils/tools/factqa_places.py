@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .factqa_rules import CLAUSE, NAME, NAME_END, NUMBER, Found, Rule, Subject, about_article, said_of
+from .factqa_rules import ABOUT, CLAUSE, NAME, NAME_END, NUMBER, Found, Rule, Subject, about_article, said_of
 
 _CAPITAL_OF = re.compile(rf"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) (?:also )?the (?:de facto |historical |former )?"
                          rf"capital(?: city)?(?:,? (?:and|as well as) (?:the )?(?:largest|most populous) city)? "
@@ -34,11 +34,8 @@ def capital(subject: Subject, sentence: str, first: bool) -> Found:
 
 
 _POPULATION = re.compile(rf"\b(?:estimated |total |combined |recorded )?population (?:of |was |is |at |stood at |"
-                         rf"reached )?(?:an estimated |about |around |approximately |over |more than |nearly |"
-                         rf"almost |roughly |some |just over |under )?(?P<n>{NUMBER})(?! (?:km|sq|square|BC))"
-                         rf"|\b(?:home to|has|had|with) (?:an estimated |about |around |approximately |over |"
-                         rf"more than |nearly |almost |roughly |some )?(?P<n2>{NUMBER}) "
-                         rf"(?:inhabitants|residents|people)\b")
+                         rf"reached )?{ABOUT}(?P<n>{NUMBER})(?! (?:km|sq|square|BC))"
+                         rf"|\b(?:home to|has|had|with) {ABOUT}(?P<n2>{NUMBER}) (?:inhabitants|residents|people)\b")
 
 
 def population(subject: Subject, sentence: str, first: bool) -> Found:
@@ -145,7 +142,7 @@ _COUNTABLE = ("species|genera|families|subfamilies|states|provinces|regions|dist
               "championships|titles|medals|awards|goals")
 _COUNT = re.compile(rf"\b(?P<verb>has|had|have|comprises|comprised|consists of|consisted of|contains|contained|"
                     rf"includes|included|won|is divided into|was divided into|are divided into|is made up of) "
-                    rf"(?:about |around |approximately |over |more than |nearly |some |roughly )?(?P<n>{NUMBER}) "
+                    rf"{ABOUT}(?P<n>{NUMBER}) "
                     rf"(?P<noun>(?:[A-Za-z]+ )?(?:{_COUNTABLE}))\b")
 
 

@@ -25,6 +25,11 @@ WHEN = rf"(?:\d{{1,2}} (?:{MONTHS}),? {YEAR}|(?:{MONTHS}) \d{{1,2}}, {YEAR}|(?:{
 NUMBER = (r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:million|billion|thousand))?"
           r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
           r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty)\b")
+# "about 17 million", "more than 460 million": the words that hedge a number, kept out of the answer.
+ABOUT = (r"(?:an estimated |about |around |approximately |over |more than |nearly |almost |roughly |some |just over |"
+         r"under )?")
+# "from 1520 to 1566", "between 1115 and 1234": a span of years, its first and last in groups a and b.
+SPAN = rf"(?:from|between) (?P<a>{YEAR}) (?:to|until|and) (?P<b>{YEAR})"
 _CAP = r"[A-Z][\w'’\-]*\w|[A-Z]"
 # A proper name: capitalised words, and the small words that names keep inside ("Isle of Man", "Vincent van Gogh").
 _PARTICLE = r"of|the|de|da|di|del|della|des|du|van|von|der|den|la|le|al|bin|ibn|y|upon"
@@ -323,9 +328,8 @@ def element(subject: Subject, sentence: str, first: bool) -> Found:
 
 _FAMILY = re.compile(r"^(?:[^,]+?)(?:, [^,]+,)? (?:is|was) an? (?:[a-z]+ )?(?P<family>(?:[A-Z][\w-]+ ){1,2}?)"
                      r"(?:language|languages|language family)\b")
-_SPEAKERS = re.compile(rf"\b(?:spoken|used) by (?:about |around |over |approximately |more than |some |roughly |"
-                       rf"nearly )?(?P<n>{NUMBER}) (?:people|speakers|native speakers)|(?P<n2>{NUMBER}) (?:native )?"
-                       rf"speakers\b")
+_SPEAKERS = re.compile(rf"\b(?:spoken|used) by {ABOUT}(?P<n>{NUMBER}) (?:people|speakers|native speakers)"
+                       rf"|(?P<n2>{NUMBER}) (?:native )?speakers\b")
 _OFFICIAL = re.compile(rf"\b(?:[Ii]ts|[Tt]he)(?: (?:two|three|four|sole|only))? official languages? "
                        rf"(?:is|are|was|were|include) (?P<language>{NAME})")
 
@@ -355,7 +359,7 @@ _EVENT_QUESTION = {"took place": "When did {name} take place?", "occurred": "Whe
 _PERIOD_WORDS = re.compile(r"\b(?:war|wars|dynasty|empire|period|era|revolution|kingdom|caliphate|republic|sultanate|"
                            r"civilization|civilisation|age|crisis|reign|occupation|rebellion|uprising|siege|invasion|"
                            r"campaign|conflict|crusade|union|confederation|khanate|shogunate|state|movement)\b", re.I)
-_SPAN = re.compile(rf"\b(?:from|between) (?P<a>{YEAR}) (?:to|until|and) (?P<b>{YEAR})")
+_SPAN = re.compile(rf"\b{SPAN}")
 
 
 def event(subject: Subject, sentence: str, first: bool) -> Found:
