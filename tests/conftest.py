@@ -95,3 +95,50 @@ def torch_thread_count_restored():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+# --- fixtures several test files share -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def encoder_tokenizer():
+    """The offline encoder's own tokenizer (local files only): real word pieces and offsets."""
+    from transformers import AutoTokenizer
+
+    from ragutils import models
+
+    return AutoTokenizer.from_pretrained(models.model_path("classifier_base"), local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert():
+    """Make a tiny random BERT (32 wide, 2 layers) of a given head class: every code path, none of the cost."""
+    import torch
+    from transformers import BertConfig
+
+    def make(model_class, vocab_size: int, max_positions: int = 512, layers: int = 2):
+        torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and immune to busy cores
+        torch.manual_seed(0)
+        settings = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=max_positions)
+        return model_class(settings).eval()
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def one_faiss_thread():
+    """Faiss on one thread for a module: for tiny indexes OpenMP's start-up and barriers cost more than the work,
+    badly so when other processes share the cores. A module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("one_faiss_thread")``."""
+    from ragutils import faiss_index
+
+    with faiss_index.faiss_threads(1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The course's offline sentence encoder (all-MiniLM-L6-v2), loaded once for the whole run."""
+    from ragutils import dense
+
+    return dense.Encoder("offline")

@@ -9,17 +9,7 @@ from ragutils.embeddings import passage_texts
 from ragutils.errors import CourseError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread():
-    # Tiny indexes train faster on one thread: OpenMP's start-up and barriers cost more
-    # than the work, badly so when other processes share the cores.
-    with faiss_index.faiss_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return dense.Encoder("offline")
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 @pytest.fixture(scope="module")

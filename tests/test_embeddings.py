@@ -5,13 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ragutils import dense, embeddings
+from ragutils import embeddings
 from ragutils.errors import CourseError
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return dense.Encoder("offline")
 
 
 @pytest.fixture()

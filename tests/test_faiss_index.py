@@ -3,22 +3,12 @@
 import numpy as np
 import pytest
 
-from ragutils import dense, faiss_index, faiss_scaling
+from ragutils import faiss_index, faiss_scaling
 from ragutils.embeddings import passage_texts
 from ragutils.errors import CourseError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread():
-    # Tiny indexes train faster on one thread: OpenMP's start-up and barriers cost more
-    # than the work, badly so when other processes share the cores.
-    with faiss_index.faiss_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return dense.Encoder("offline")
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

@@ -33,11 +33,7 @@ BM25_SETTINGS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread():
-    # Small indexes search faster on one thread, and the machine is shared.
-    with faiss_index.faiss_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,111 +17,97 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
+def tiny(encoder_tokenizer, tiny_bert):
+    """A tiny random BERT with an MLM head and the course's real tokenizer."""
+    from transformers import BertForMaskedLM
 
-    from ragutils import models
-
-    return AutoTokenizer.from_pretrained(models.model_path("classifier_base"), local_files_only=True)
-
-
-@pytest.fixture(scope="module")
-def tiny(tokenizer):
-    """A tiny random BERT with an MLM head and the course's real tokenizer: every code path, none of the cost."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM
-
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and immune to busy cores
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    return BertForMaskedLM(config).eval()
+    return tiny_bert(BertForMaskedLM, len(encoder_tokenizer), max_positions=64)
 
 
-def brute_force_log_probs(model, tokenizer, text, max_length):
+def brute_force_log_probs(model, encoder_tokenizer, text, max_length):
     """Mask one token at a time, run the whole model on that one copy, read the true token's log-probability."""
     import torch
 
-    ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+    ids = encoder_tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
     values = []
     for pos in range(1, len(ids) - 1):  # every token but [CLS] and [SEP]
         masked = list(ids)
-        masked[pos] = tokenizer.mask_token_id
+        masked[pos] = encoder_tokenizer.mask_token_id
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([masked])).logits[0, pos]
         values.append(torch.log_softmax(logits.double(), dim=-1)[ids[pos]].item())
     return values
 
 
-def test_pseudo_perplexity_equals_a_brute_force_loop(tiny, tokenizer):
+def test_pseudo_perplexity_equals_a_brute_force_loop(tiny, encoder_tokenizer):
     texts = ["Foo and bar are variables.", "The kludge worked, barely."]  # two lengths: batches need padding
-    slow = [value for text in texts for value in brute_force_log_probs(tiny, tokenizer, text, 16)]
-    scored = mlm.token_log_probs(tiny, tokenizer, texts, max_length=16, batch_size=3)
+    slow = [value for text in texts for value in brute_force_log_probs(tiny, encoder_tokenizer, text, 16)]
+    scored = mlm.token_log_probs(tiny, encoder_tokenizer, texts, max_length=16, batch_size=3)
     fast = [value for item in scored for value in item.log_probs]
     assert fast == pytest.approx(slow, abs=1e-5)
     assert [len(item.tokens) for item in scored] == [len(item.log_probs) for item in scored]
     assert scored[0].tokens[0] == "foo"
     expected = math.exp(-sum(slow) / len(slow))
-    assert mlm.pseudo_perplexity(tiny, tokenizer, texts, max_length=16, batch_size=3) == pytest.approx(expected,
+    assert mlm.pseudo_perplexity(tiny, encoder_tokenizer, texts, max_length=16, batch_size=3) == pytest.approx(expected,
                                                                                                        rel=1e-5)
 
 
-def test_pseudo_perplexity_does_not_depend_on_the_batch_size(tiny, tokenizer):
-    one = mlm.pseudo_perplexity(tiny, tokenizer, TEXTS[:4], max_length=12, batch_size=1)
-    many = mlm.pseudo_perplexity(tiny, tokenizer, TEXTS[:4], max_length=12, batch_size=50)
+def test_pseudo_perplexity_does_not_depend_on_the_batch_size(tiny, encoder_tokenizer):
+    one = mlm.pseudo_perplexity(tiny, encoder_tokenizer, TEXTS[:4], max_length=12, batch_size=1)
+    many = mlm.pseudo_perplexity(tiny, encoder_tokenizer, TEXTS[:4], max_length=12, batch_size=50)
     assert many == pytest.approx(one, rel=1e-5)
     # A random model is close to a uniform guess over the vocabulary, never far better.
-    assert one > len(tokenizer) / 10
+    assert one > len(encoder_tokenizer) / 10
 
 
-def test_masked_lm_loss_equals_the_model_loss(tiny, tokenizer):
-    blocks = mlm.mlm_dataset(TEXTS, tokenizer, block_size=16)
-    batch = mlm.mask_collator(tokenizer)([blocks[i] for i in range(4)])
+def test_masked_lm_loss_equals_the_model_loss(tiny, encoder_tokenizer):
+    blocks = mlm.mlm_dataset(TEXTS, encoder_tokenizer, block_size=16)
+    batch = mlm.mask_collator(encoder_tokenizer)([blocks[i] for i in range(4)])
     assert (batch["labels"] != mlm.IGNORE).any()
     with __import__("torch").no_grad():
         assert mlm.masked_lm_loss(tiny, **batch).item() == pytest.approx(tiny(**batch).loss.item(), abs=1e-5)
 
 
-def test_mlm_dataset_cuts_the_token_stream_into_equal_blocks(tokenizer):
-    blocks = mlm.mlm_dataset(TEXTS[:4], tokenizer, block_size=10)
+def test_mlm_dataset_cuts_the_token_stream_into_equal_blocks(encoder_tokenizer):
+    blocks = mlm.mlm_dataset(TEXTS[:4], encoder_tokenizer, block_size=10)
     assert blocks.column_names == ["input_ids"]
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    cls, sep = encoder_tokenizer.cls_token_id, encoder_tokenizer.sep_token_id
     assert all(len(ids) == 10 and ids[0] == cls and ids[-1] == sep for ids in blocks["input_ids"])
-    stream = [t for text in TEXTS[:4] for t in tokenizer(text, add_special_tokens=False)["input_ids"] + [sep]]
+    stream = [t for text in TEXTS[:4] for t in encoder_tokenizer(text, add_special_tokens=False)["input_ids"] + [sep]]
     bodies = [t for ids in blocks["input_ids"] for t in ids[1:-1]]
     assert bodies == stream[:len(bodies)] and len(stream) - len(bodies) < 8  # only a short tail is dropped
 
 
-def test_mlm_dataset_accepts_a_dataset_and_refuses_nonsense(tokenizer):
+def test_mlm_dataset_accepts_a_dataset_and_refuses_nonsense(encoder_tokenizer):
     import datasets
 
-    from_dataset = mlm.mlm_dataset(datasets.Dataset.from_dict({"text": TEXTS[:2], "id": ["a", "b"]}), tokenizer, 8)
-    assert from_dataset["input_ids"] == mlm.mlm_dataset(TEXTS[:2], tokenizer, 8)["input_ids"]
+    from_dataset = mlm.mlm_dataset(datasets.Dataset.from_dict({"text": TEXTS[:2], "id": ["a", "b"]}), encoder_tokenizer, 8)
+    assert from_dataset["input_ids"] == mlm.mlm_dataset(TEXTS[:2], encoder_tokenizer, 8)["input_ids"]
     with pytest.raises(CourseError, match="no texts"):
-        mlm.mlm_dataset([], tokenizer)
+        mlm.mlm_dataset([], encoder_tokenizer)
     with pytest.raises(CourseError, match="block_size"):
-        mlm.mlm_dataset(TEXTS, tokenizer, block_size=2)
+        mlm.mlm_dataset(TEXTS, encoder_tokenizer, block_size=2)
     with pytest.raises(CourseError, match="'text' column"):
-        mlm.mlm_dataset(datasets.Dataset.from_dict({"body": ["x"]}), tokenizer)
+        mlm.mlm_dataset(datasets.Dataset.from_dict({"body": ["x"]}), encoder_tokenizer)
 
 
-def test_the_collator_masks_fifteen_percent_eighty_ten_ten(tokenizer):
+def test_the_collator_masks_fifteen_percent_eighty_ten_ten(encoder_tokenizer):
     import torch
 
-    blocks = mlm.mlm_dataset(TEXTS * 20, tokenizer, block_size=32)
+    blocks = mlm.mlm_dataset(TEXTS * 20, encoder_tokenizer, block_size=32)
     features = [blocks[i] for i in range(len(blocks))]
-    batch = mlm.mask_collator(tokenizer, mlm.MLMRecipe(seed=3))(features)
-    again = mlm.mask_collator(tokenizer, mlm.MLMRecipe(seed=3))(features)
+    batch = mlm.mask_collator(encoder_tokenizer, mlm.MLMRecipe(seed=3))(features)
+    again = mlm.mask_collator(encoder_tokenizer, mlm.MLMRecipe(seed=3))(features)
     assert torch.equal(batch["labels"], again["labels"]) and torch.equal(batch["input_ids"], again["input_ids"])
     original = torch.tensor([f["input_ids"] for f in features])
-    special = (original == tokenizer.cls_token_id) | (original == tokenizer.sep_token_id)
+    special = (original == encoder_tokenizer.cls_token_id) | (original == encoder_tokenizer.sep_token_id)
     chosen = batch["labels"] != mlm.IGNORE
     assert not chosen[special].any(), "[CLS] and [SEP] are never targets"
     assert torch.equal(batch["labels"][chosen], original[chosen])  # a label is the original token
     share = chosen.sum().item() / (~special).sum().item()
     assert 0.13 < share < 0.17, share  # about 4,000 ordinary tokens: 15% ± 2 points
     inputs = batch["input_ids"][chosen]
-    as_mask = (inputs == tokenizer.mask_token_id).float().mean().item()
+    as_mask = (inputs == encoder_tokenizer.mask_token_id).float().mean().item()
     unchanged = (inputs == original[chosen]).float().mean().item()
     assert 0.75 < as_mask < 0.85 and 0.07 < unchanged < 0.13
     assert torch.equal(batch["input_ids"][~chosen], original[~chosen])  # everything else is left alone
@@ -155,17 +141,17 @@ def test_nsp_pairs_differ_between_seeds_and_refuse_impossible_input():
         nsp.nsp_pairs([["a", "b", "c"]])
 
 
-def test_fill_mask_top_k(tiny, tokenizer):
-    rows = mlm.fill_mask_top_k(tiny, tokenizer, ["A [MASK] is a person.", "Foo and [MASK]."], k=3)
+def test_fill_mask_top_k(tiny, encoder_tokenizer):
+    rows = mlm.fill_mask_top_k(tiny, encoder_tokenizer, ["A [MASK] is a person.", "Foo and [MASK]."], k=3)
     assert len(rows) == 2 and all(len(row) == 3 for row in rows)
     for row in rows:
         probs = [p for _, p in row]
         assert probs == sorted(probs, reverse=True) and all(0 < p <= 1 for p in probs)
         assert all(isinstance(token, str) for token, _ in row)
     with pytest.raises(CourseError, match="exactly one"):
-        mlm.fill_mask_top_k(tiny, tokenizer, ["no mask here"])
+        mlm.fill_mask_top_k(tiny, encoder_tokenizer, ["no mask here"])
     with pytest.raises(CourseError, match="exactly one"):
-        mlm.fill_mask_top_k(tiny, tokenizer, ["[MASK] and [MASK]"])
+        mlm.fill_mask_top_k(tiny, encoder_tokenizer, ["[MASK] and [MASK]"])
 
 
 @pytest.mark.parametrize("call", [
@@ -174,9 +160,9 @@ def test_fill_mask_top_k(tiny, tokenizer):
     lambda m, t: mlm.fill_mask_top_k(m, t, []),
     lambda m, t: mlm.pseudo_perplexity(m, t, ["", "  "]),
 ])
-def test_nothing_to_score_is_one_clear_line(tiny, tokenizer, call):
+def test_nothing_to_score_is_one_clear_line(tiny, encoder_tokenizer, call):
     with pytest.raises(CourseError) as error:
-        call(tiny, tokenizer)
+        call(tiny, encoder_tokenizer)
     assert "\n" not in str(error.value) and str(error.value)
 
 
@@ -185,17 +171,17 @@ def test_loss_curve_reads_the_logged_losses():
     assert mlm.loss_curve(history) == ([5, 10], [9.0, 7.5])
 
 
-def test_a_three_step_run_trains_and_survives_the_cache(tokenizer, tmp_path, monkeypatch):
+def test_a_three_step_run_trains_and_survives_the_cache(encoder_tokenizer, tmp_path, monkeypatch):
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+    config = BertConfig(vocab_size=len(encoder_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
     model = BertForMaskedLM(config)
     before = model.cls.predictions.transform.dense.weight.detach().clone()
     recipe = mlm.MLMRecipe(steps=3, batch_size=4, block_size=16, logging_steps=1, warmup=0, learning_rate=1e-3)
-    trainer = mlm.train_mlm(model, tokenizer, mlm.mlm_dataset(TEXTS, tokenizer, 16), recipe,
+    trainer = mlm.train_mlm(model, encoder_tokenizer, mlm.mlm_dataset(TEXTS, encoder_tokenizer, 16), recipe,
                             output_dir=tmp_path / "trainer")
     steps, losses = mlm.loss_curve(trainer.state.log_history)
     assert steps == [1, 2, 3] and all(math.isfinite(loss) for loss in losses)
@@ -208,13 +194,13 @@ def test_a_three_step_run_trains_and_survives_the_cache(tokenizer, tmp_path, mon
     with pytest.raises(CourseError, match="notebook 09"):
         mlm.load_adapted("jargon")
     key = mlm.run_key([recipe])
-    store.save(model, tokenizer, name, key)
-    folder = store.save(model, tokenizer, name, key)  # replaces cleanly
+    store.save(model, encoder_tokenizer, name, key)
+    folder = store.save(model, encoder_tokenizer, name, key)  # replaces cleanly
     assert sorted(p.name for p in folder.parent.iterdir()) == ["mlm-jargon"]  # no staging folders left
     assert store.ready(name, key) and not store.ready(name, mlm.run_key([mlm.MLMRecipe()]))
     reloaded, _ = mlm.load_adapted("jargon")
     text = ["A [MASK] is a person."]
-    assert mlm.fill_mask_top_k(reloaded, tokenizer, text) == mlm.fill_mask_top_k(model, tokenizer, text)
+    assert mlm.fill_mask_top_k(reloaded, encoder_tokenizer, text) == mlm.fill_mask_top_k(model, encoder_tokenizer, text)
 
 
 def test_run_key_and_stages():

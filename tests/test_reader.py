@@ -18,32 +18,17 @@ FILLER = " ".join(f"Sentence {i} says nothing at all about the matter." for i in
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
+def tiny_model(encoder_tokenizer, tiny_bert):
+    from transformers import BertForQuestionAnswering
 
-    from ragutils import models
-
-    # The offline encoder's own tokenizer (local files only): real word pieces and offsets.
-    return AutoTokenizer.from_pretrained(models.model_path("classifier_base"), local_files_only=True)
+    return tiny_bert(BertForQuestionAnswering, len(encoder_tokenizer))
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tokenizer):
-    import torch
-    from transformers import BertConfig, BertForQuestionAnswering
-
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and immune to busy cores
-    torch.manual_seed(0)
-    settings = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=512)
-    return BertForQuestionAnswering(settings).eval()
-
-
-def planted_model(tokenizer, word, null=0.0, score=5.0):
+def planted_model(encoder_tokenizer, word, null=0.0, score=5.0):
     """A stand-in QA model: start and end logits `score` on the token of `word`, `null` at [CLS], 0 elsewhere."""
     import torch
 
-    target = tokenizer.convert_tokens_to_ids(word)
+    target = encoder_tokenizer.convert_tokens_to_ids(word)
 
     class Planted(torch.nn.Module):
         def __init__(self):
@@ -64,21 +49,21 @@ def answer_at(context, answer):
 
 # --- windows and labels -------------------------------------------------------------------------
 
-def test_labels_land_on_the_answer_tokens(tokenizer):
-    features = reader.qa_features(tokenizer, [QUESTION], [CONTEXT], [answer_at(CONTEXT, ANSWER)])
+def test_labels_land_on_the_answer_tokens(encoder_tokenizer):
+    features = reader.qa_features(encoder_tokenizer, [QUESTION], [CONTEXT], [answer_at(CONTEXT, ANSWER)])
     assert features["example"] == [0]  # one window: the context fits
     start, end = features["start_positions"][0], features["end_positions"][0]
     offsets = features["offset_mapping"][0]
     assert CONTEXT[offsets[start][0]:offsets[end][1]] == ANSWER
-    assert tokenizer.decode(features["input_ids"][0][start:end + 1]) == ANSWER.lower()  # an uncased tokenizer
+    assert encoder_tokenizer.decode(features["input_ids"][0][start:end + 1]) == ANSWER.lower()  # an uncased tokenizer
     # Only context tokens have offsets: the question and the special tokens cannot be answers.
-    question_tokens = len(tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
+    question_tokens = len(encoder_tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
     assert offsets[:question_tokens + 2] == [None] * (question_tokens + 2) and offsets[-1] is None
 
 
-def test_a_long_context_is_cut_into_overlapping_windows_and_only_one_holds_the_answer(tokenizer):
+def test_a_long_context_is_cut_into_overlapping_windows_and_only_one_holds_the_answer(encoder_tokenizer):
     context = f"{FILLER} Ada Lovelace was born on {ANSWER} in London."
-    features = reader.qa_features(tokenizer, [QUESTION], [context], [answer_at(context, ANSWER)],
+    features = reader.qa_features(encoder_tokenizer, [QUESTION], [context], [answer_at(context, ANSWER)],
                                   max_length=48, stride=12)
     windows = len(features["example"])
     assert windows >= 3 and set(features["example"]) == {0}
@@ -93,9 +78,9 @@ def test_a_long_context_is_cut_into_overlapping_windows_and_only_one_holds_the_a
     assert first[-12:] == second[:12]
 
 
-def test_an_answer_cut_by_a_window_edge_is_labelled_in_the_next_window_only(tokenizer):
+def test_an_answer_cut_by_a_window_edge_is_labelled_in_the_next_window_only(encoder_tokenizer):
     context = f"{FILLER} Ada Lovelace was born on {ANSWER} in London. {FILLER}"
-    features = reader.qa_features(tokenizer, [QUESTION], [context], [answer_at(context, ANSWER)],
+    features = reader.qa_features(encoder_tokenizer, [QUESTION], [context], [answer_at(context, ANSWER)],
                                   max_length=40, stride=10)
     begin = context.index(ANSWER)
     cut = [i for i, offsets in enumerate(features["offset_mapping"])
@@ -109,31 +94,31 @@ def test_an_answer_cut_by_a_window_edge_is_labelled_in_the_next_window_only(toke
                             for i in labelled)
 
 
-def test_bad_input_is_one_clear_line(tokenizer):
+def test_bad_input_is_one_clear_line(encoder_tokenizer):
     for questions, contexts, match in ([[" "], [CONTEXT], "empty question"], [[QUESTION], ["  "], "empty passage"],
                                        [[QUESTION, QUESTION], [CONTEXT], "must pair up"], [[], [], "no questions"]):
         with pytest.raises(CourseError, match=match) as error:
-            reader.qa_features(tokenizer, questions, contexts)
+            reader.qa_features(encoder_tokenizer, questions, contexts)
         assert "\n" not in str(error.value)
     with pytest.raises(CourseError, match="not at character 3"):
-        reader.qa_features(tokenizer, [QUESTION], [CONTEXT], [(ANSWER, 3)])
+        reader.qa_features(encoder_tokenizer, [QUESTION], [CONTEXT], [(ANSWER, 3)])
 
 
-def test_a_very_long_question_is_cut_so_the_passage_still_fits(tokenizer):
+def test_a_very_long_question_is_cut_so_the_passage_still_fits(encoder_tokenizer):
     question = "When " + "really " * 5000 + "was she born?"
     with pytest.warns(UserWarning, match="question cut"):
-        features = reader.qa_features(tokenizer, [question], [CONTEXT], [answer_at(CONTEXT, ANSWER)])
+        features = reader.qa_features(encoder_tokenizer, [question], [CONTEXT], [answer_at(CONTEXT, ANSWER)])
     assert len(features["input_ids"][0]) <= 256 and features["start_positions"][0] > 0
 
 
 # --- the loss -----------------------------------------------------------------------------------
 
-def test_span_loss_is_the_models_own_loss(tokenizer, tiny_model):
+def test_span_loss_is_the_models_own_loss(encoder_tokenizer, tiny_model):
     import torch
 
-    features = reader.qa_features(tokenizer, [QUESTION, "Who worked on the engine?"], [CONTEXT, CONTEXT],
+    features = reader.qa_features(encoder_tokenizer, [QUESTION, "Who worked on the engine?"], [CONTEXT, CONTEXT],
                                   [answer_at(CONTEXT, ANSWER), None])
-    batch = tokenizer.pad({key: features[key] for key in reader.MODEL_INPUTS}, return_tensors="pt")
+    batch = encoder_tokenizer.pad({key: features[key] for key in reader.MODEL_INPUTS}, return_tensors="pt")
     # The second row's positions: the null target, and one past the end (ignored by both).
     starts = torch.tensor([features["start_positions"][0], 0])
     ends = torch.tensor([features["end_positions"][0], batch["input_ids"].shape[1] + 5])
@@ -148,13 +133,13 @@ def test_span_loss_is_the_models_own_loss(tokenizer, tiny_model):
 
 # --- decoding -----------------------------------------------------------------------------------
 
-def window(tokenizer, context=CONTEXT):
-    features = reader.qa_features(tokenizer, [QUESTION], [context])
+def window(encoder_tokenizer, context=CONTEXT):
+    features = reader.qa_features(encoder_tokenizer, [QUESTION], [context])
     return features["offset_mapping"][0], len(features["input_ids"][0])
 
 
-def test_best_spans_picks_a_planted_span_and_maps_it_back_to_characters(tokenizer):
-    offsets, n = window(tokenizer)
+def test_best_spans_picks_a_planted_span_and_maps_it_back_to_characters(encoder_tokenizer):
+    offsets, n = window(encoder_tokenizer)
     inside = [i for i, o in enumerate(offsets) if o is not None]
     start, end = np.zeros(n + 3), np.zeros(n + 3)  # padded logits are fine
     first, last = inside[10], inside[13]
@@ -169,8 +154,8 @@ def test_best_spans_picks_a_planted_span_and_maps_it_back_to_characters(tokenize
         (s.score for s in decoded.spans), reverse=True)
 
 
-def test_best_spans_keeps_start_before_end_within_the_length_limit_and_inside_the_context(tokenizer):
-    offsets, n = window(tokenizer)
+def test_best_spans_keeps_start_before_end_within_the_length_limit_and_inside_the_context(encoder_tokenizer):
+    offsets, n = window(encoder_tokenizer)
     inside = [i for i, o in enumerate(offsets) if o is not None]
     start, end = np.zeros(n), np.zeros(n)
     start[1], end[1] = 50.0, 50.0  # a question token: never part of an answer
@@ -202,8 +187,8 @@ PASSAGES = ["Berlin. Berlin is the capital of Germany.", "France. The capital of
             "Lyon. Lyon is a city in France."]
 
 
-def test_spans_are_ranked_across_passages_and_cite_their_sentence(tokenizer):
-    read = reader.SpanReader(planted_model(tokenizer, "paris"), tokenizer)
+def test_spans_are_ranked_across_passages_and_cite_their_sentence(encoder_tokenizer):
+    read = reader.SpanReader(planted_model(encoder_tokenizer, "paris"), encoder_tokenizer)
     [answer] = read.read(["What is the capital of France?"], [PASSAGES])
     assert (answer.text, answer.passage, answer.abstains) == ("paris", 1, False)
     assert PASSAGES[1][answer.start:answer.end] == "paris"
@@ -211,47 +196,47 @@ def test_spans_are_ranked_across_passages_and_cite_their_sentence(tokenizer):
     assert answer.score == pytest.approx(10.0) and answer.answer == "paris"
 
 
-def test_the_retriever_score_is_an_option_that_can_break_ties(tokenizer):
+def test_the_retriever_score_is_an_option_that_can_break_ties(encoder_tokenizer):
     passages = ["A. paris one.", "B. paris two."]
-    model = planted_model(tokenizer, "paris")
-    assert reader.SpanReader(model, tokenizer).read(["q?"], [passages], [[1.0, 3.0]])[0].passage == 0
-    weighted = reader.SpanReader(model, tokenizer, retriever_weight=0.5).read(["q?"], [passages], [[1.0, 3.0]])[0]
+    model = planted_model(encoder_tokenizer, "paris")
+    assert reader.SpanReader(model, encoder_tokenizer).read(["q?"], [passages], [[1.0, 3.0]])[0].passage == 0
+    weighted = reader.SpanReader(model, encoder_tokenizer, retriever_weight=0.5).read(["q?"], [passages], [[1.0, 3.0]])[0]
     assert weighted.passage == 1 and weighted.score == pytest.approx(10.0 + 1.5)
     assert weighted.span_score == pytest.approx(10.0)
     with pytest.raises(CourseError, match="one score per passage"):
-        reader.SpanReader(model, tokenizer).read(["q?"], [passages], [[1.0]])
+        reader.SpanReader(model, encoder_tokenizer).read(["q?"], [passages], [[1.0]])
 
 
-def test_the_reader_abstains_when_the_empty_answer_wins(tokenizer):
-    sure_of_nothing = reader.SpanReader(planted_model(tokenizer, "paris", null=6.0), tokenizer)
+def test_the_reader_abstains_when_the_empty_answer_wins(encoder_tokenizer):
+    sure_of_nothing = reader.SpanReader(planted_model(encoder_tokenizer, "paris", null=6.0), encoder_tokenizer)
     [answer] = sure_of_nothing.read(["What is the capital of France?"], [PASSAGES])
     assert answer.abstains and answer.answer == reader.NOT_IN_PASSAGES
     assert answer.text == "paris" and answer.margin == pytest.approx(-2.0)  # the span is still there to inspect
-    lenient = reader.SpanReader(planted_model(tokenizer, "paris", null=6.0), tokenizer, null_threshold=-3.0)
+    lenient = reader.SpanReader(planted_model(encoder_tokenizer, "paris", null=6.0), encoder_tokenizer, null_threshold=-3.0)
     assert not lenient.read(["What is the capital of France?"], [PASSAGES])[0].abstains
-    [none] = reader.SpanReader(planted_model(tokenizer, "paris"), tokenizer).read(["q?"], [[]])
+    [none] = reader.SpanReader(planted_model(encoder_tokenizer, "paris"), encoder_tokenizer).read(["q?"], [[]])
     assert none.abstains and none.passage == -1
 
 
-def test_the_null_score_is_the_lowest_over_the_windows(tokenizer):
+def test_the_null_score_is_the_lowest_over_the_windows(encoder_tokenizer):
     import torch
 
-    class Falling(planted_model(tokenizer, "paris").__class__):
+    class Falling(planted_model(encoder_tokenizer, "paris").__class__):
         def forward(self, input_ids, **kwargs):
             output = super().forward(input_ids, **kwargs)
             output.start_logits[:, 0] = 3.0 + torch.arange(len(input_ids))  # windows in length order: 3, 4, 5
             return output
 
-    [answer] = reader.SpanReader(Falling(), tokenizer).read(["q?"], [PASSAGES])
+    [answer] = reader.SpanReader(Falling(), encoder_tokenizer).read(["q?"], [PASSAGES])
     assert answer.null_score == pytest.approx(3.0)
 
 
-def test_batched_reading_gives_the_logits_of_one_window_at_a_time(tokenizer, tiny_model):
+def test_batched_reading_gives_the_logits_of_one_window_at_a_time(encoder_tokenizer, tiny_model):
     import torch
 
     contexts = [CONTEXT, PASSAGES[0], f"{FILLER} {CONTEXT}", PASSAGES[1]]
-    features = reader.qa_features(tokenizer, [QUESTION] * 4, contexts, max_length=64, stride=16)
-    starts, ends = reader.SpanReader(tiny_model, tokenizer, batch_size=3).logits(features)
+    features = reader.qa_features(encoder_tokenizer, [QUESTION] * 4, contexts, max_length=64, stride=16)
+    starts, ends = reader.SpanReader(tiny_model, encoder_tokenizer, batch_size=3).logits(features)
     for i, ids in enumerate(features["input_ids"]):
         with torch.inference_mode():
             one = tiny_model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([features["token_type_ids"][i]]))
@@ -259,8 +244,8 @@ def test_batched_reading_gives_the_logits_of_one_window_at_a_time(tokenizer, tin
         assert np.allclose(ends[i], one.end_logits[0].numpy(), atol=1e-5)
 
 
-def test_read_refuses_bad_input(tokenizer, tiny_model):
-    read = reader.SpanReader(tiny_model, tokenizer)
+def test_read_refuses_bad_input(encoder_tokenizer, tiny_model):
+    read = reader.SpanReader(tiny_model, encoder_tokenizer)
     with pytest.raises(CourseError, match="empty question"):
         read.read([""], [PASSAGES])
     with pytest.raises(CourseError, match="empty passage"):
@@ -343,16 +328,16 @@ def test_distractors_are_other_articles_without_the_answer():
     assert len(two) == 2 and reader_training.distractor_examples(ROWS, documents, Listed([]), 0) == []
 
 
-def test_reader_dataset_keeps_answer_windows_and_a_share_of_null_windows(tokenizer):
+def test_reader_dataset_keeps_answer_windows_and_a_share_of_null_windows(encoder_tokenizer):
     examples = reader_training.reading_examples(ROWS, DOCUMENTS)
-    none = reader_training.reader_dataset(tokenizer, examples, replace(reader_training.DEFAULT_RECIPE, null_share=0.0))
-    every = reader_training.reader_dataset(tokenizer, examples, replace(reader_training.DEFAULT_RECIPE, null_share=1.0))
+    none = reader_training.reader_dataset(encoder_tokenizer, examples, replace(reader_training.DEFAULT_RECIPE, null_share=0.0))
+    every = reader_training.reader_dataset(encoder_tokenizer, examples, replace(reader_training.DEFAULT_RECIPE, null_share=1.0))
     assert sorted(none.column_names) == sorted([*reader.MODEL_INPUTS, "start_positions", "end_positions"])
     assert len(none) == 2 and all(none["start_positions"])
     assert len(every) == 4 and sum(1 for s in every["start_positions"] if s == 0) == 2  # the two twins
 
 
-def test_a_short_training_run_moves_the_weights_on_the_recipes_threads(tokenizer, tiny_model, tmp_path):
+def test_a_short_training_run_moves_the_weights_on_the_recipes_threads(encoder_tokenizer, tiny_model, tmp_path):
     import copy
 
     import torch
@@ -361,29 +346,29 @@ def test_a_short_training_run_moves_the_weights_on_the_recipes_threads(tokenizer
     before = model.qa_outputs.weight.detach().clone()
     recipe = replace(reader_training.DEFAULT_RECIPE, steps=3, batch_size=2, logging_steps=1, learning_rate=1e-3)
     with config.torch_threads(1):
-        trainer = reader_training.train_reader(model, tokenizer, ROWS, recipe, DOCUMENTS, tmp_path / "run",
+        trainer = reader_training.train_reader(model, encoder_tokenizer, ROWS, recipe, DOCUMENTS, tmp_path / "run",
                                                retriever=Listed(["wiki-2", "wiki-1"]))
         assert torch.get_num_threads() == 1
     assert trainer.state.global_step == 3
     assert all(np.isfinite(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry)
     assert not torch.equal(before, model.qa_outputs.weight.detach()) and not model.training
     with pytest.raises(CourseError, match="has no answer span"):
-        reader_training.train_reader(model, tokenizer, [{**ROWS[0], "answers": []}], recipe, DOCUMENTS, tmp_path,
+        reader_training.train_reader(model, encoder_tokenizer, [{**ROWS[0], "answers": []}], recipe, DOCUMENTS, tmp_path,
                                      retriever=Listed([]))
 
 
-def test_the_store_round_trips_a_reader_with_its_window_sizes(tokenizer, tiny_model, tmp_path, monkeypatch):
+def test_the_store_round_trips_a_reader_with_its_window_sizes(encoder_tokenizer, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("RAGUTILS_CACHE", str(tmp_path))
     name = reader_training.reader_name()
     with pytest.raises(CourseError, match="not in the cache"):
         reader_training.load_reader()
     recipe = replace(reader_training.DEFAULT_RECIPE, max_length=128, stride=32)
-    store.save(tiny_model, tokenizer, name, "key", {"recipe": {"max_length": 128, "stride": 32}})
+    store.save(tiny_model, encoder_tokenizer, name, "key", {"recipe": {"max_length": 128, "stride": 32}})
     loaded = reader_training.load_reader(null_threshold=1.5)
     assert (loaded.max_length, loaded.stride, loaded.null_threshold) == (recipe.max_length, recipe.stride, 1.5)
     records = [{"title": title, "text": text} for title, text in DOCUMENTS.values()]
     answers = reader_training.gold_passage_answers(loaded, ROWS, records)
-    fresh = reader.SpanReader(tiny_model, tokenizer, 128, 32, null_threshold=1.5).read(
+    fresh = reader.SpanReader(tiny_model, encoder_tokenizer, 128, 32, null_threshold=1.5).read(
         [QUESTION, ROWS[1]["question"]], [[CONTEXT], ["Paris. " + DOCUMENTS["wiki-2"][1]]])
     assert [a.text for a in answers] == [a.text for a in fresh]
     assert [a.score for a in answers] == pytest.approx([a.score for a in fresh], abs=1e-5)
