@@ -62,7 +62,7 @@ import numpy as np
 from scipy import sparse
 
 from .errors import CourseError
-from .retriever import Ranking, check_k
+from .retriever import Ranking, check_k, query_list
 from .text import tokenize_many, validate_query
 
 VARIANTS = ("okapi", "lucene", "bm25l", "bm25+", "atire")
@@ -469,8 +469,7 @@ class BM25Retriever:
 
         A query with no word to search for raises CourseError.
         """
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
+        queries = query_list(queries)
         # An empty query is a mistake to report, not a search that found nothing
         # (the rule of every retriever in the course).
         queries = [validate_query(query) for query in queries]

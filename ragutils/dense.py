@@ -28,7 +28,7 @@ import numpy as np
 from .config import progress_disabled
 from .errors import CourseError
 from .faiss_index import as_matrix, build_index, search_index
-from .retriever import Ranking, check_k
+from .retriever import Ranking, check_k, query_list
 from .text import validate_query
 
 if TYPE_CHECKING:  # imported lazily: torch and faiss take a second or two to import
@@ -212,9 +212,7 @@ class DenseRetriever:
         index can find fewer than k documents (Faiss pads with id -1): those
         slots are dropped, so a list can be shorter than k.
         """
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
-        queries = list(queries)
+        queries = query_list(queries)
         check_k(k)
         if not queries:
             return []  # an empty batch finds nothing, as in every retriever of the course

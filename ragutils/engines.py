@@ -42,7 +42,7 @@ import numpy as np
 
 from .config import cache_dir
 from .errors import CourseError
-from .retriever import Ranking, check_k
+from .retriever import Ranking, check_k, query_list
 from .text import tokenize, validate_query
 from .tools import store
 
@@ -262,8 +262,7 @@ class TantivyRetriever:
 
     def search(self, queries: Sequence[str], k: int = 10) -> list[Ranking]:
         """For each query, up to k (doc_id, score) pairs, best first; [] when no document matches."""
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
+        queries = query_list(queries)
         check_k(k)
         built = [self.build_query(query) for query in queries]  # every query checked before any search
         searcher, position = self.searcher, self.position

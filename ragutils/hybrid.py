@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from itertools import zip_longest
 
 from .errors import CourseError
-from .retriever import Ranking, Retriever, check_k
+from .retriever import Ranking, Retriever, check_k, query_list
 
 _MISSING = object()  # fills the shorter lists when ranks are walked in step
 
@@ -143,9 +143,7 @@ class HybridRetriever:
 
     def candidates(self, queries: Sequence[str]) -> list[list[Ranking]]:
         """Each retriever's `depth` best (doc_id, score) lists for the queries, in retriever order."""
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
-        queries = list(queries)
+        queries = query_list(queries)
         return [retriever.search(queries, self.depth) for retriever in self.retrievers]
 
     def search(self, queries: Sequence[str], k: int = 10) -> list[Ranking]:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import CourseError
-from .retriever import Ranking, check_k
+from .retriever import Ranking, check_k, query_list
 from .retriever_training import embed
 
 if TYPE_CHECKING:  # torch is imported where it is used: importing ragutils stays fast
@@ -164,8 +164,7 @@ class FrozenIndexRetriever:
         """For each query, k (doc_id, cosine) pairs, best first: the course's retriever interface."""
         from .text import validate_query
 
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
+        queries = query_list(queries)
         queries = [validate_query(query) for query in queries]
         if not queries:
             return []

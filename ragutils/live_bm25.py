@@ -42,7 +42,7 @@ from scipy import sparse
 from .bm25 import DEFAULT_DELTA, check_parameters, floor_negative_idf, idf, term_frequency_component, top_k_of
 from .errors import CourseError
 from .live_index import LiveIndex, check_ids
-from .retriever import Ranking, check_k
+from .retriever import Ranking, check_k, query_list
 from .text import tokenize_many, validate_query
 
 
@@ -318,8 +318,7 @@ class LiveBM25(LiveIndex):
         every query, as for a query that matches no document. A query with no word
         to search for raises CourseError, as in `BM25Retriever`.
         """
-        if isinstance(queries, str):
-            raise CourseError("search takes a list of queries: wrap a single query as [query]")
+        queries = query_list(queries)
         check_k(k)
         queries = [validate_query(query) for query in queries]
         if not self._where:

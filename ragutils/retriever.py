@@ -32,3 +32,10 @@ def check_k(k: int) -> None:
     """CourseError unless k is a whole number >= 1. Used in notebook 04."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise CourseError(f"k must be a whole number >= 1, not {k!r}")
+
+
+def query_list(queries: Sequence[str]) -> list[str]:
+    """The queries of one search as a list; CourseError for a single string (wrap it as [query]). Used in notebook 04."""
+    if isinstance(queries, str):
+        raise CourseError("search takes a list of queries: wrap a single query as [query]")
+    return list(queries)
