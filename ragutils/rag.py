@@ -32,7 +32,11 @@ SYSTEM_PROMPT = (
     "You answer questions using the numbered passages. Reply with the shortest answer "
     "(a name or a short phrase), then the number of the passage you used in brackets, like: Paris [2]"
 )
-ANSWER_MODES = ("generate", "choose")
+# How the answer is made: "generate" writes it freely; "title" lets the generator pick the
+# likeliest retrieved title (answers only questions whose answer is an article's subject);
+# "extract" lets a span reader (``reader.SpanReader``) read it out of the passages.
+ANSWER_MODES = ("generate", "title", "extract")
+DEFAULT_ANSWER_MODE = "extract"  # of `ragutils ask` and `eval`: the best on fact-QA dev (README, "RAG")
 
 CLOSED_BOOK_SYSTEM_PROMPT = "You answer questions. Reply with the shortest answer (a name or a short phrase)."
 
@@ -69,6 +73,8 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     cited: list[int] = field(default_factory=list)  # passage numbers named in the answer
     seconds: float = 0.0
+    sentence: str = ""  # the sentence a read answer came from (answer mode "extract")
+    abstained: bool = False  # the reader found no answer in the passages (answer mode "extract")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the answer, and each passage's title and score."""
@@ -76,6 +82,8 @@ class Answer:
             "question": self.question,
             "answer": self.answer,
             "cited": self.cited,
+            "sentence": self.sentence,
+            "abstained": self.abstained,
             "passages": [{"number": p.number, "doc_id": p.doc_id, "title": p.title,
                           "score": round(p.score, 4)} for p in self.passages],
             "seconds": round(self.seconds, 3),
@@ -253,9 +261,11 @@ class RAGPipeline:
                  documents: Mapping[str, tuple[str, str]], k: int = 3, answer_mode: str = "generate") -> None:
         """`documents` maps a doc_id to its (title, text); k = 0 or no retriever is closed-book.
 
-        `answer_mode` is "generate" (the generator writes the answer freely) or
-        "choose" (the generator only picks which retrieved passage's title answers
-        best, by its likelihood: extractive answering for questions about entities).
+        `answer_mode` is "generate" (the generator writes the answer freely),
+        "title" (the generator only picks which retrieved passage's title answers
+        best, by its likelihood: a shortcut that answers only "which entity" questions)
+        or "extract" (the generator is a ``reader.SpanReader``, which reads a span out
+        of the passages, citing the passage it came from, or abstains).
         """
         if k < 0:
             raise CourseError(f"k must be 0 (closed-book) or more, not {k}")
@@ -263,6 +273,10 @@ class RAGPipeline:
             raise CourseError("a RAG pipeline with k > 0 needs a retriever")
         if answer_mode not in ANSWER_MODES:
             raise CourseError(f"unknown answer mode {answer_mode!r}; choose one of: {', '.join(ANSWER_MODES)}")
+        if answer_mode == "extract" and k == 0:
+            raise CourseError("an extractive reader needs passages to read: use k >= 1, not closed-book")
+        if answer_mode == "extract" and not hasattr(generator, "read"):
+            raise CourseError("answer mode 'extract' needs a span reader (reader.SpanReader) as its generator")
         self.retriever, self.generator, self.documents, self.k = retriever, generator, documents, k
         self.answer_mode = answer_mode
 
@@ -285,11 +299,14 @@ class RAGPipeline:
         start = time.perf_counter()
         questions = [clean_question(question) for question in questions]
         passages = self.retrieve(questions)
-        prompts = [self.build_prompt(q, p) for q, p in zip(questions, passages)]
-        if self.answer_mode == "choose" and self.k > 0:
+        if self.answer_mode == "extract":
+            answers = self.extract(questions, passages)
+        elif self.answer_mode == "title" and self.k > 0:
+            prompts = [self.build_prompt(q, p) for q, p in zip(questions, passages)]
             answers = [self.choose(question, found, prompt)
                        for question, found, prompt in zip(questions, passages, prompts)]
         else:
+            prompts = [self.build_prompt(q, p) for q, p in zip(questions, passages)]
             answers = []
             for question, found, output in zip(questions, passages, self.generator.generate(prompts)):
                 text, cited = split_citations(output, len(found))
@@ -298,6 +315,13 @@ class RAGPipeline:
         for answer in answers:
             answer.seconds = seconds
         return answers
+
+    def extract(self, questions: Sequence[str], passages: Sequence[Sequence[Passage]]) -> list[Answer]:
+        """The reader's span for each question, citing the passage it is in, or "not in the passages"."""
+        read = self.generator.read(questions, passages, [[p.score for p in found] for found in passages])
+        return [Answer(question, r.answer, list(found), [] if r.abstains else [found[r.passage].number],
+                       sentence="" if r.abstains else r.sentence, abstained=r.abstains)
+                for question, found, r in zip(questions, passages, read)]
 
     def choose(self, question: str, passages: Sequence[Passage], prompt: Any) -> Answer:
         """The retrieved title the generator finds likeliest as the answer, citing its passage."""
@@ -318,8 +342,24 @@ class RAGPipeline:
         return self.ask_many([question])[0]
 
 
+def abstains(answer: Answer) -> bool:
+    """Whether an answer says the passages hold none: the reader's abstention, or a generator writing it out.
+
+    Used in notebook 07.
+    """
+    from .reader import NOT_IN_PASSAGES
+
+    return answer.abstained or normalize_answer(answer.answer) == normalize_answer(NOT_IN_PASSAGES)
+
+
 def answer_scores(answers: Sequence[Answer], rows: Sequence[Mapping[str, Any]], k: int) -> dict[str, float]:
-    """Mean exact match and token F1 of answers against their QA rows, and recall@k over the rows with a title.
+    """Exact match and token F1 over the answerable rows, recall@k over those with a title, and abstention.
+
+    A row with ``"answerable": false`` (its answers empty) asks for something the
+    corpus does not hold; when there are such rows, three more numbers say how the
+    system abstained: the share of unanswerable rows it abstained on (recall of
+    abstaining), the share of answerable ones (a cost: each scores 0), and the share of
+    its abstentions that were right (precision).
 
     Used in notebook 07.
     """
@@ -327,14 +367,24 @@ def answer_scores(answers: Sequence[Answer], rows: Sequence[Mapping[str, Any]], 
         raise CourseError(f"{len(answers)} answers for {len(rows)} questions")
     if not rows:
         raise CourseError("no answers to score")
-    scores = {
-        "exact_match": sum(exact_match(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
-        "f1": sum(token_f1(a.answer, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
-    }
+    answerable = [(a, r) for a, r in zip(answers, rows) if r.get("answerable", True)]
+    unanswerable = [a for a, r in zip(answers, rows) if not r.get("answerable", True)]
+    scores: dict[str, float] = {}
+    if answerable:
+        scores["exact_match"] = sum(exact_match(a.answer, r["answers"]) for a, r in answerable) / len(answerable)
+        scores["f1"] = sum(token_f1(a.answer, r["answers"]) for a, r in answerable) / len(answerable)
     # Recall by title: the question's article was among the passages the generator was shown.
-    titled = [(a, r) for a, r in zip(answers, rows) if r.get("title")]
+    titled = [(a, r) for a, r in answerable if r.get("title")]
     if titled and k > 0:
         scores[f"recall@{k}"] = sum(any(p.title == r["title"] for p in a.passages) for a, r in titled) / len(titled)
+    if unanswerable:
+        abstained_right = sum(map(abstains, unanswerable))
+        abstained_wrong = sum(abstains(a) for a, _ in answerable)
+        scores["abstained_unanswerable"] = abstained_right / len(unanswerable)
+        if answerable:
+            scores["abstained_answerable"] = abstained_wrong / len(answerable)
+        scores["abstention_precision"] = (abstained_right / (abstained_right + abstained_wrong)
+                                          if abstained_right + abstained_wrong else 0.0)
     return scores
 
 
@@ -360,8 +410,7 @@ def evaluate(pipeline: RAGPipeline, rows: Sequence[Mapping[str, Any]], batch_siz
     result: dict[str, Any] = {
         "questions": len(rows),
         "k": pipeline.k,
-        "exact_match": scores.pop("exact_match"),
-        "f1": scores.pop("f1"),
+        **{name: scores.pop(name) for name in ("exact_match", "f1") if name in scores},
         "seconds_per_question": seconds / len(rows),
         **scores,  # recall@k, when there is one
     }

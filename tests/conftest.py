@@ -18,6 +18,7 @@ TIERS = ("unit", "reference", "data")
 # another tier than its file's carries that tier's marker itself, which wins.
 TIER_OF_FILE = {
     "test_applications.py": "unit",
+    "test_baselines.py": "unit",
     "test_bench.py": "unit",
     "test_bm25.py": "reference",
     "test_classifier.py": "unit",

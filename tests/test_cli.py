@@ -83,7 +83,9 @@ def test_negative_k():
 @pytest.mark.parametrize("content, needle", [
     ('{"id": 1, "question": "Who?", "answers": ["x"]}\n{not json\n', ":2: not valid JSON"),
     ('{"id": 1, "question": "Who?"}\n', ":1: missing answers"),
-    ('{"id": 1, "question": "Who?", "answers": []}\n', ":1: answers must be a non-empty list"),
+    ('{"id": 1, "question": "Who?", "answers": []}\n', ":1: no answers"),
+    ('{"id": 1, "question": "Who?", "answers": [""]}\n', ":1: answers must be a list of non-empty strings"),
+    ('{"id": 1, "question": "Who?", "answers": ["x"], "answerable": false}\n', ":1: a row with"),
     ('{"id": 1, "question": " ", "answers": ["x"]}\n', ":1: empty question"),
     ("\n", "has no rows"),
 ])

@@ -151,7 +151,7 @@ def test_candidate_scores_equal_scoring_each_candidate_alone():
 
 def test_unknown_answer_mode():
     with pytest.raises(CourseError, match="unknown answer mode"):
-        rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="guess")
+        rag.RAGPipeline(None, generator=None, documents={}, k=0, answer_mode="choose")  # now "title"
 
 
 def test_batched_answers_equal_one_at_a_time_and_leave_the_tokenizer_alone():
@@ -165,3 +165,57 @@ def test_batched_answers_equal_one_at_a_time_and_leave_the_tokenizer_alone():
     # Rows of different lengths: right padding would corrupt the shorter row's answer.
     assert generator.generate(prompts) == [generator.generate([prompt])[0] for prompt in prompts]
     assert generator.tokenizer.padding_side == side
+
+
+class SecondPassageReader:
+    """A span reader that reads "Hubei" out of passage 2 of every question, or abstains when told to."""
+
+    def __init__(self, abstain=False):
+        self.abstain, self.seen = abstain, None
+
+    def read(self, questions, passages_per_question, retriever_scores=None):
+        from ragutils.reader import ReadAnswer
+
+        self.seen = (passages_per_question, retriever_scores)
+        return [ReadAnswer(q, "Hubei", 1, 0, 5, "Hubei is a province of China.", 3.0, 3.0, 1.0, self.abstain)
+                for q in questions]
+
+
+def test_extract_mode_cites_the_passage_the_span_came_from():
+    reader = SecondPassageReader()
+    answer = rag.RAGPipeline(TwoPassages(), reader, DOCUMENTS, k=2, answer_mode="extract").ask("Which province?")
+    assert (answer.answer, answer.cited, answer.abstained) == ("Hubei", [2], False)
+    assert answer.sentence == "Hubei is a province of China."
+    passages, scores = reader.seen
+    assert [p.title for p in passages[0]] == ["Wuhan", "Hubei"] and scores == [[7.0, 6.5]]
+
+
+def test_extract_mode_abstains_without_a_citation():
+    pipeline = rag.RAGPipeline(TwoPassages(), SecondPassageReader(abstain=True), DOCUMENTS, k=2,
+                               answer_mode="extract")
+    answer = pipeline.ask("Which province?")
+    assert (answer.answer, answer.cited, answer.sentence, answer.abstained) == ("not in the passages", [], "", True)
+    assert answer.to_dict()["abstained"] is True
+
+
+@pytest.mark.parametrize("k, generator, needle", [
+    (0, SecondPassageReader(), "needs passages to read"),
+    (2, Parrot("Wuhan"), "needs a span reader"),
+])
+def test_extract_mode_needs_passages_and_a_reader(k, generator, needle):
+    with pytest.raises(CourseError, match=needle):
+        rag.RAGPipeline(TwoPassages(), generator, DOCUMENTS, k=k, answer_mode="extract")
+
+
+def test_answer_scores_with_unanswerable_rows_by_hand():
+    rows = ROWS[:2] + [{"question": "What is the capital of Atlantis?", "answers": [], "answerable": False},
+                       {"question": "Who founded Atlantis?", "answers": [], "answerable": False}]
+    answers = [rag.Answer(rows[0]["question"], "Wuhan", PASSAGES[:1]),
+               rag.Answer(rows[1]["question"], "", PASSAGES[:1], abstained=True),  # a wrong abstention
+               rag.Answer(rows[2]["question"], "Not in the passages.", PASSAGES[:1]),  # written out: counts
+               rag.Answer(rows[3]["question"], "Poseidon", PASSAGES[:1])]
+    scores = rag.answer_scores(answers, rows, k=1)
+    # EM and F1 over the two answerable rows only; recall@1 by title over them (Wuhan was shown, Hubei not).
+    assert scores == pytest.approx({"exact_match": 0.5, "f1": 0.5, "recall@1": 0.5,
+                                    "abstained_unanswerable": 0.5, "abstained_answerable": 0.5,
+                                    "abstention_precision": 0.5})

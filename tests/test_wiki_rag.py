@@ -42,16 +42,16 @@ def test_pipeline_end_to_end_retrieves_and_cites_real_passages():
     assert set(record) >= {"answer", "passages"} and set(record["passages"][0]) >= {"title", "score"}
 
 
-def test_choose_mode_answers_with_a_retrieved_title_and_cites_it():
-    pipeline = wiki_rag.make_pipeline("bm25", k=3, answer_mode="choose")
+def test_title_mode_answers_with_a_retrieved_title_and_cites_it():
+    pipeline = wiki_rag.make_pipeline("bm25", k=3, answer_mode="title")
     answer = pipeline.ask("What is the capital of Hubei?")
     assert answer.answer in [passage.title for passage in answer.passages]
     (number,) = answer.cited
     assert answer.passages[number - 1].title == answer.answer
 
 
-def test_choose_mode_skips_titles_the_question_already_names():
-    pipeline = wiki_rag.make_pipeline("bm25", k=3, answer_mode="choose")
+def test_title_mode_skips_titles_the_question_already_names():
+    pipeline = wiki_rag.make_pipeline("bm25", k=3, answer_mode="title")
     answer = pipeline.ask("What is the capital of Hubei?")
     assert answer.answer != "Hubei"
     assert "Hubei" in [passage.title for passage in answer.passages]  # retrieved, but not an answer

@@ -34,7 +34,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
-    print(answer.answer or "(no answer)")
+    if answer.abstained:
+        print("The retrieved passages do not contain the answer.")
+    else:
+        print(answer.answer or "(no answer)")
+    if answer.sentence:
+        print(f"  from [{answer.cited[0]}]: {answer.sentence}")
     for passage in answer.passages:
         mark = "*" if passage.number in answer.cited else " "
         print(f"{mark}[{passage.number}] {passage.title}  (score {passage.score:.2f})")
@@ -59,7 +64,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
-    """Rows {"id", "question", "answers": [...], optional "title"} from a JSON Lines file, checked."""
+    """Rows {"id", "question", "answers": [...], optional "title" and "answerable"} from a JSON Lines file, checked."""
     path = Path(path)
     if not path.is_file():
         raise CourseError(f"QA file not found: {path}")
@@ -77,9 +82,13 @@ def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
             missing = [key for key in ("id", "question", "answers") if key not in row]
             if missing:
                 raise CourseError(f"{path}:{number}: missing {', '.join(missing)}")
-            answers = row["answers"]
-            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
-                raise CourseError(f"{path}:{number}: answers must be a non-empty list of strings")
+            answers, answerable = row["answers"], row.get("answerable", True)
+            if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+                raise CourseError(f"{path}:{number}: answers must be a list of non-empty strings")
+            if answerable is not False and not answers:
+                raise CourseError(f"{path}:{number}: no answers (an unanswerable row says \"answerable\": false)")
+            if answerable is False and answers:
+                raise CourseError(f"{path}:{number}: a row with \"answerable\": false has no answers")
             if not isinstance(row["question"], str) or not row["question"].strip():
                 raise CourseError(f"{path}:{number}: empty question")
             rows.append(row)
@@ -161,15 +170,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
     """The options that choose the RAG pipeline, shared by `ask` and `eval`."""
-    from ..rag import ANSWER_MODES
-    from ..rag import RETRIEVERS
+    from ..rag import ANSWER_MODES, DEFAULT_ANSWER_MODE, RETRIEVERS
 
     parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(RETRIEVERS)} (default bm25)")
     parser.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     parser.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     parser.add_argument("--json", action="store_true", help=json_help)
-    parser.add_argument("--answer", choices=ANSWER_MODES, default="generate",
-                        help="generate freely, or choose the likeliest retrieved title (extractive)")
+    parser.add_argument("--answer", choices=ANSWER_MODES, default=DEFAULT_ANSWER_MODE,
+                        help="extract: a span reader reads the answer out of the passages (or abstains); "
+                             "generate: the generator writes it; title: the generator picks a retrieved "
+                             f"title (default {DEFAULT_ANSWER_MODE}, the best on fact-QA dev)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ generator of the chosen profile, loaded while the corpus is indexed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import CourseError
 from ..rag import RETRIEVERS, ChatGenerator, RAGPipeline, make_retriever, wiki_documents
 
@@ -17,7 +19,6 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
     """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .. import models
     from ..data import wiki_records
 
     if closed_book:
@@ -27,14 +28,37 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
     if retriever not in RETRIEVERS:  # before any slow work
         raise CourseError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
     # transformers resolves its names lazily and not thread-safely: import them here, once.
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+    from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: F401
+                              AutoTokenizer)
 
     # Reading the generator's weights and indexing the corpus are independent: on two
     # cores, doing them at once saves most of a second of every `ragutils ask`.
+    if answer_mode == "extract" and k == 0:
+        raise CourseError("an extractive reader needs passages to read: use k >= 1, not --closed-book")
     with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(models.load, "generator", profile)
+        loading = pool.submit(load_reader if answer_mode == "extract" else load_generator, profile)
         records = wiki_records()
         chosen = make_retriever(retriever, records) if k > 0 else None
-        model, tokenizer = loading.result()
-    return RAGPipeline(chosen, ChatGenerator(model, tokenizer), wiki_documents(records), k=k,
-                       answer_mode=answer_mode)
+        generator = loading.result()
+    return RAGPipeline(chosen, generator, wiki_documents(records), k=k, answer_mode=answer_mode)
+
+
+def load_generator(profile: str | None = None) -> ChatGenerator:
+    """The profile's instruct generator, ready for the pipeline."""
+    from .. import models
+
+    return ChatGenerator(*models.load("generator", profile))
+
+
+def load_reader(profile: str | None = None) -> Any:
+    """The trained span reader of the profile, training it first (once, several minutes) if it is missing."""
+    import sys
+
+    from ..reader_training import ensure_reader, load_reader as load_trained, reader_key, reader_name
+    from . import store
+
+    if not store.ready(reader_name(profile), reader_key()):
+        print("training the extractive reader once (notebook 07's recipe; about 10 minutes on 2 cores) ...",
+              file=sys.stderr, flush=True)
+        ensure_reader(profile=profile)
+    return load_trained(profile)
