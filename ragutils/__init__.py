@@ -23,6 +23,7 @@ module                  the idea                                                
 ``seq2seq``             a small BART pretrained from scratch                              06
 ``rag``                 the RAG pipeline: prompts, generators, citations, evaluation      07
 ``reader``              the extractive reader: a span head reads the answer out           07
+``baselines``           the no-model rules a reader must beat (title, first typed span)   07
 ``reader_training``     the span reader fine-tuned on fact QA, and its cache              07
 ``classifier``          a pretrained encoder fine-tuned into a topic classifier           08
 ``mlm``                 domain adaptation by masked language modelling                    09
