@@ -20,6 +20,7 @@ TIER_OF_FILE = {
     "test_applications.py": "unit",
     "test_baselines.py": "unit",
     "test_bench.py": "unit",
+    "test_bench_reading.py": "unit",
     "test_bm25.py": "reference",
     "test_classifier.py": "unit",
     "test_cli.py": "unit",

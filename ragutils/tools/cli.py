@@ -98,15 +98,15 @@ def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
 
 
 BENCHMARKS = ("bm25", "dense", "decoding")  # `ragutils bench all`: minutes each
-SLOW_BENCHMARKS = ("rag",)  # run by name only: the RAG table takes about half an hour
+SLOW_BENCHMARKS = ("rag", "reading")  # by name only: the RAG table takes half an hour, reading minutes
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run benchmarks side by side and print their tables (markdown, as in the README)."""
-    from . import bench, bench_rag
+    from . import bench, bench_rag, bench_reading
 
     runs = {"bm25": bench.bench_bm25, "dense": bench.bench_dense, "decoding": bench.bench_decoding,
-            "rag": bench_rag.bench_rag}
+            "rag": bench_rag.bench_rag, "reading": bench_reading.bench_reading}
     names = BENCHMARKS if args.which == "all" else (args.which,)
     for name in names:
         print(f"## {name}\n")
