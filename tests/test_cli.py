@@ -76,6 +76,11 @@ def test_unknown_retriever():
                           "unknown retriever 'grep'")
 
 
+def test_a_reader_needs_passages():
+    assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--closed-book", "--answer", "extract"),
+                          "an extractive reader needs passages to read")
+
+
 def test_negative_k():
     assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--k", "-1"), "k must be 0 or more")
 

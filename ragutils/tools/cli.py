@@ -29,7 +29,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         question = rag.clean_question(args.question)  # fails fast, before any model loads
     for warning in caught:
         print(f"ragutils: warning: {warning.message}", file=sys.stderr)
-    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
+    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=answer_mode(args))
     answer = pipeline.ask(question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -52,7 +52,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import wiki_rag
 
     rows = read_qa_file(args.qa)  # fails fast, before any model loads
-    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=args.answer)
+    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=answer_mode(args))
     result = rag.evaluate(pipeline, rows, progress=not args.json)
     if args.json:
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
@@ -168,6 +168,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def answer_mode(args: argparse.Namespace) -> str:
+    """The answer mode asked for; by default the reader, or the generator when closed-book (nothing to read)."""
+    from ..rag import DEFAULT_ANSWER_MODE
+
+    return args.answer or ("generate" if args.closed_book else DEFAULT_ANSWER_MODE)
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
     """The options that choose the RAG pipeline, shared by `ask` and `eval`."""
     from ..rag import ANSWER_MODES, DEFAULT_ANSWER_MODE, RETRIEVERS
@@ -176,10 +183,10 @@ def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> Non
     parser.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
     parser.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     parser.add_argument("--json", action="store_true", help=json_help)
-    parser.add_argument("--answer", choices=ANSWER_MODES, default=DEFAULT_ANSWER_MODE,
+    parser.add_argument("--answer", choices=ANSWER_MODES, default=None,
                         help="extract: a span reader reads the answer out of the passages (or abstains); "
                              "generate: the generator writes it; title: the generator picks a retrieved "
-                             f"title (default {DEFAULT_ANSWER_MODE}, the best on fact-QA dev)")
+                             f"title (default {DEFAULT_ANSWER_MODE}, the best on fact-QA dev; generate when closed-book)")
 
 
 def build_parser() -> argparse.ArgumentParser:
