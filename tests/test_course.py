@@ -94,3 +94,42 @@ def test_sync_adds_badge_and_setup_cell(tmp_path, monkeypatch):
 def test_last_error_line_names_the_exception():
     report = "\x1b[31m---\x1b[0m\nCell In[3], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero\n"
     assert course.last_error_line(report) == "ZeroDivisionError: division by zero"
+
+
+def tiny_notebook(tmp_path, *sources):
+    path = tmp_path / "98_tiny.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_slow_cell_is_not_killed_by_default(tmp_path):
+    path = tiny_notebook(tmp_path, "import time", "time.sleep(4)  # a slow machine\nprint('done')")
+    run = course.execute_notebook(path, build_dir=tmp_path / "build")
+    assert run.ok and run.seconds >= 4
+    assert "done" in (tmp_path / "build" / "notebooks" / path.name).read_text(encoding="utf-8")
+
+
+def test_a_cell_timeout_stops_the_notebook_and_says_where(tmp_path):
+    path = tiny_notebook(tmp_path, "x = 1", "import time\ntime.sleep(30)", "print('never')")
+    run = course.execute_notebook(path, timeout=2, build_dir=tmp_path / "build")
+    assert not run.ok and run.error.startswith("CellTimeoutError")
+    assert (run.cell, run.cell_source) == (2, "import time")
+    report = run.report()
+    assert "code cell 2 ('import time')" in report and "ragutils course --only 98" in report
+
+
+def test_a_failing_cell_is_reported_with_its_error_line(tmp_path):
+    path = tiny_notebook(tmp_path, "x = 1", "\n# load the corpus\n1 / 0")
+    run = course.execute_notebook(path, build_dir=tmp_path / "build")
+    assert (run.cell, run.cell_source) == (2, "# load the corpus")
+    assert run.error.startswith("ZeroDivisionError")
+
+
+def test_resume_starts_at_the_first_notebook_that_failed_or_did_not_run():
+    paths = course.notebook_paths()
+    names = [path.name for path in paths]
+    assert course.resume_paths(paths, {}) == paths
+    assert course.resume_paths(paths, {names[0]: "ok", names[1]: "ok", names[2]: "failed"}) == paths[2:]
+    assert course.resume_paths(paths, {names[0]: "ok", names[2]: "ok"}) == paths[1:]  # 01 never ran
+    assert course.resume_paths(paths, {name: "ok" for name in names}) == []

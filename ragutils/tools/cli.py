@@ -126,7 +126,7 @@ def cmd_course(args: argparse.Namespace) -> int:
         changed = [path.name for path in chosen if course.sync_colab_cells(path)]
         print(f"Colab cells updated in {len(changed)} notebook(s): {', '.join(changed) or 'none'}")
         return 0
-    runs = course.run_course(only=args.only, inplace=args.inplace, timeout=args.timeout)
+    runs = course.run_course(only=args.only, inplace=args.inplace, timeout=args.cell_timeout, resume=args.resume)
     return 0 if all(run.ok for run in runs) else 1
 
 
@@ -201,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--only", help="comma-separated notebook numbers, e.g. 03,05")
     course.add_argument("--inplace", action="store_true",
                         help="also save the outputs into notebooks/ (how committed outputs are made)")
-    course.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
+    course.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
+                        help="stop a notebook whose cell runs longer than this (for CI; default: never)")
+    course.add_argument("--resume", action="store_true",
+                        help="start from the first notebook that failed or did not run last time")
     course.add_argument("--sync-colab", action="store_true",
                         help="rewrite each notebook's Colab badge and install cell from ragutils.REPO")
     course.set_defaults(run=cmd_course)

@@ -13,8 +13,10 @@ import os
 import re
 import subprocess
 import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import REPO, REPO_URL
 from ..config import REPO_ROOT
@@ -113,30 +115,49 @@ def sync_colab_cells(path: Path) -> bool:
 
 @dataclass
 class NotebookRun:
-    """How one notebook's headless run went."""
+    """How one notebook's headless run went: its time, and where and why it stopped if it failed."""
 
     name: str
     seconds: float
     error: str = ""
+    cell: int = 0  # the failing code cell, counted from 1 as Jupyter shows them (0: none)
+    cell_source: str = ""  # the first line of that cell
 
     @property
     def ok(self) -> bool:
         """Whether the notebook ran to the end."""
         return not self.error
 
+    def report(self) -> str:
+        """What a learner needs when the notebook failed: where, what, and how to run just it again."""
+        number = self.name[:2]
+        where = f"code cell {self.cell} ({self.cell_source!r})" if self.cell else "start-up"
+        return (f"{self.name} stopped at {where}: {self.error}\n"
+                f"  what ran before is kept (caches, trained models); run it again with: "
+                f"ragutils course --only {number}   (or all from here on: ragutils course --resume)")
 
-def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
+
+def execute_notebook(path: Path, timeout: int | None = None, inplace: bool = False,
                      build_dir: Path = BUILD_DIR) -> NotebookRun:
-    """Execute one notebook in a fresh kernel; save the executed copy and its HTML under build/."""
+    """Execute one notebook in a fresh kernel; save the executed copy and its HTML under build/.
+
+    ``timeout`` is seconds per cell; None (a learner's run) never kills a slow cell.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(path, as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    running: dict[str, Any] = {}
+
+    def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
+        running["cell"] = cell
+
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(path.parent)}}, on_cell_start=on_cell_start,
     )
     os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment
     start = time.perf_counter()
@@ -147,8 +168,10 @@ def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
         client.execute(stderr=subprocess.DEVNULL)
     except CellExecutionError as failure:
         error = last_error_line(str(failure))
-    except (CellTimeoutError, DeadKernelError) as failure:
-        error = f"{type(failure).__name__}: {last_error_line(str(failure))}"
+    except CellTimeoutError:
+        error = f"CellTimeoutError: the cell ran longer than {timeout} s (--cell-timeout)"
+    except DeadKernelError as failure:
+        error = f"DeadKernelError: {last_error_line(str(failure))} (out of memory?)"
     seconds = time.perf_counter() - start
     (build_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (build_dir / "html").mkdir(parents=True, exist_ok=True)
@@ -157,7 +180,10 @@ def execute_notebook(path: Path, timeout: int = 1200, inplace: bool = False,
     (build_dir / "html" / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
     if inplace and not error:
         path.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
-    return NotebookRun(path.name, seconds, error)
+    cell = running.get("cell") if error else None
+    number = next((i for i, c in enumerate(code_cells, start=1) if c is cell), 0)
+    first_line = next((line for line in cell.source.splitlines() if line.strip()), "")[:80] if cell else ""
+    return NotebookRun(path.name, seconds, error, number, first_line)
 
 
 def last_error_line(message: str) -> str:
@@ -168,22 +194,45 @@ def last_error_line(message: str) -> str:
     return (named or lines or ["unknown error"])[-1][:300]
 
 
-def run_course(only: str | None = None, inplace: bool = False, timeout: int = 1200,
-               build_dir: Path = BUILD_DIR) -> list[NotebookRun]:
-    """Execute the chosen notebooks in order, printing one line each; write build/times.json."""
+def resume_paths(paths: list[Path], status: dict[str, str]) -> list[Path]:
+    """The notebooks from the first one that failed or did not run in the recorded runs, on."""
+    first = next((i for i, path in enumerate(paths) if status.get(path.name) != "ok"), len(paths))
+    return paths[first:]
+
+
+def run_course(only: str | None = None, inplace: bool = False, timeout: int | None = None,
+               resume: bool = False, build_dir: Path = BUILD_DIR) -> list[NotebookRun]:
+    """Execute the chosen notebooks in order, printing one line each; write build/times.json and build/status.json.
+
+    ``resume`` starts from the first notebook whose last run failed or that has not run.
+    """
     from tqdm import tqdm
 
+    from ..config import progress_disabled
+
     paths = notebook_paths(only)
+    status_file, times_file = build_dir / "status.json", build_dir / "times.json"
+    status = json.loads(status_file.read_text(encoding="utf-8")) if status_file.is_file() else {}
+    if resume:
+        paths = resume_paths(paths, status)
+        if not paths:
+            print("every notebook ran the last time; nothing to resume (ragutils course runs them all again)")
+            return []
+        print(f"resuming at {paths[0].name}")
+    build_dir.mkdir(parents=True, exist_ok=True)
     runs: list[NotebookRun] = []
-    with tqdm(paths, unit="notebook", desc="course", dynamic_ncols=True) as bar:
+    with tqdm(paths, unit="notebook", desc="course", dynamic_ncols=True, disable=progress_disabled(sys.stderr.isatty())) as bar:
         for path in bar:
             bar.set_postfix_str(path.stem)
             run = execute_notebook(path, timeout=timeout, inplace=inplace, build_dir=build_dir)
             runs.append(run)
-            status = "ok    " if run.ok else "FAILED"
-            tqdm.write(f"{status} {run.name:<40} {run.seconds:7.1f} s  {run.error}".rstrip())
+            status[run.name] = "ok" if run.ok else "failed"
+            # Written after every notebook, so an interrupted run still knows where to resume.
+            status_file.write_text(json.dumps(dict(sorted(status.items())), indent=2) + "\n", encoding="utf-8")
+            tqdm.write(f"{'ok    ' if run.ok else 'FAILED'} {run.name:<40} {run.seconds:7.1f} s")
+            if not run.ok:
+                tqdm.write(run.report())
     # Keep the times of notebooks not run this time (`--only`), so the file covers the course.
-    times_file = build_dir / "times.json"
     times = json.loads(times_file.read_text(encoding="utf-8")) if times_file.is_file() else {}
     times.update({run.name: round(run.seconds, 1) for run in runs})
     times_file.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n", encoding="utf-8")
