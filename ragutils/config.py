@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,13 +35,17 @@ def cache_dir(*parts: str) -> Path:
 
 
 def progress_disabled(show: bool = True) -> bool:
-    """Whether a progress bar should stay hidden: not asked for, or TQDM_DISABLE set (headless runs).
+    """Whether a progress bar should stay hidden: not asked for, TQDM_DISABLE set (headless runs), or no one to see it.
 
     tqdm reads TQDM_DISABLE only as a default, which an explicit `disable=False` overrides;
     checking it here keeps bars out of headless notebook runs, so that a cold cache (which
     encodes, and would draw a bar) gives the same outputs as a warm one.
     """
-    return not show or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    if not show or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false"):
+        return True
+    # A bar is for a person watching: a terminal, or a notebook (which draws it as a widget).
+    # In a log file its carriage-return frames are hundreds of lines of noise.
+    return not (sys.stderr.isatty() or "ipykernel" in sys.modules)
 
 
 def set_torch_threads() -> int:

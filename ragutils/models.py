@@ -17,6 +17,7 @@ Pick the profile with the ``RAGUTILS_PROFILE`` environment variable or the
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -121,13 +122,21 @@ def quiet_transformers():
     """Silence transformers' per-tensor progress bars and warnings while loading. Used in notebook 00."""
     from transformers.utils import logging as hf_logging
 
+    from transformers import modeling_gguf_pytorch_utils as gguf
+
+    from .config import progress_disabled
+
     was_enabled = hf_logging.is_progress_bar_enabled()
     verbosity = hf_logging.get_verbosity()
+    gguf_bar = gguf.tqdm
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    if progress_disabled():  # the GGUF reader draws its own bar, deaf to the switch above
+        gguf.tqdm = functools.partial(gguf_bar, disable=True)
     try:
         yield
     finally:
+        gguf.tqdm = gguf_bar
         hf_logging.set_verbosity(verbosity)
         if was_enabled:
             hf_logging.enable_progress_bar()

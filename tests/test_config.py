@@ -66,3 +66,30 @@ def test_torch_threads_sets_the_count_for_a_block_and_gives_it_back(restore_thre
     with pytest.raises(CourseError, match="at least one thread"), config.torch_threads(0):
         pass
     assert torch.get_num_threads() == 1
+
+
+class Terminal:
+    """A stand-in for stderr on a terminal."""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        return len(text)
+
+
+def test_progress_bars_only_where_someone_sees_them(monkeypatch):
+    import io
+    import sys
+
+    from ragutils.config import progress_disabled
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert progress_disabled() is False and progress_disabled(show=False) is True
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # headless notebook runs set it
+    assert progress_disabled() is True
+    monkeypatch.delenv("TQDM_DISABLE")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, as in a log: no bar
+    assert progress_disabled() is True

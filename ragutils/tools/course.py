@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import time
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,7 +220,7 @@ def run_course(only: str | None = None, inplace: bool = False, timeout: int | No
         print(f"resuming at {paths[0].name}")
     build_dir.mkdir(parents=True, exist_ok=True)
     runs: list[NotebookRun] = []
-    with tqdm(paths, unit="notebook", desc="course", dynamic_ncols=True, disable=progress_disabled(sys.stderr.isatty())) as bar:
+    with tqdm(paths, unit="notebook", desc="course", dynamic_ncols=True, disable=progress_disabled()) as bar:
         for path in bar:
             bar.set_postfix_str(path.stem)
             run = execute_notebook(path, timeout=timeout, inplace=inplace, build_dir=build_dir)
