@@ -121,6 +121,22 @@ class Encoder:
         ids = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
         return np.array([len(row) for row in ids], dtype=np.int64)
 
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The token ids of each text, cut to the encoder's maximum length."""
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+    @staticmethod
+    def batch_order(lengths: np.ndarray) -> np.ndarray:
+        """The order ``encode`` batches texts in: longest first, ties in text order.
+
+        Texts of similar length share a batch, so little compute is spent on padding,
+        and the slowest batches come first (an honest progress bar). Texts already in
+        this order keep it, which lets an encoding be split into checkpoints that batch
+        exactly as one call would (``embeddings.encode_resumable``).
+        """
+        return np.argsort(-np.asarray(lengths), kind="stable")
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True,
                show_progress: bool = True) -> np.ndarray:
         """One float32 vector per text, shape (len(texts), dim); unit length if ``normalize``."""
@@ -137,12 +153,9 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        ids = self.token_ids(texts)
         lengths = np.array([len(row) for row in ids])
-        # Longest first: texts of similar length share a batch, so little compute is
-        # spent on padding, and the slowest batches come first (an honest progress bar).
-        order = np.argsort(-lengths, kind="stable")
+        order = self.batch_order(lengths)
         pad_id = self.tokenizer.pad_token_id or 0
         device = next(self.model.parameters()).device
         with torch.inference_mode(), tqdm(total=len(texts), unit="text", desc="encoding",

@@ -9,7 +9,9 @@ the same for any list of texts (queries, sentences).
 
 Each cache entry is a ``.npy`` array with a ``.json`` of metadata beside it (how long
 encoding took, on how many threads), both under ``cache_dir("embeddings")`` and both
-written all or nothing (``tools.store.atomic_write``).
+written all or nothing (``tools.store.atomic_write``). A long encoding is saved in
+checkpoints as it goes (``encode_resumable``), so a slow or interrupted machine
+continues where it stopped instead of starting again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from .tools.store import atomic_write, atomic_write_text, file_sha256, fingerpri
 # How a record becomes the text we encode. Wiki passages are `data.passage_text`
 # ("{title}. {text}"), the passage that BM25 indexes and that prompts show, so every
 # retriever of the course searches the same text. The other corpora follow suit.
+# Texts per checkpoint of a long encoding (rounded down to whole batches): an interrupted
+# run loses at most this much work, about half a minute of the 2-core CPU.
+CHECKPOINT_TEXTS = 2048
+
 PASSAGE_FORMATS = {
     "wiki": "{title}. {text}",
     "jargon": "{headword}. {text}",
@@ -89,6 +95,70 @@ def _load_array(path: Path) -> tuple[np.ndarray, dict] | None:
         return None
 
 
+def _checkpoint(path: Path, rows: int) -> np.ndarray | None:
+    """A saved checkpoint of an encoding, or None if it is missing, unreadable or of another size."""
+    try:
+        chunk = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return chunk if chunk.shape[0] == rows else None
+
+
+def encode_resumable(encoder: Encoder, texts: Sequence[str], path: Path, batch_size: int = 64,
+                     show_progress: bool = True) -> np.ndarray:
+    """Unit vectors of texts, encoded in checkpoints beside ``path``: an interrupted run continues from the last one.
+
+    The texts are put in the encoder's batch order first (``Encoder.batch_order``) and
+    cut into checkpoints of whole batches, so every batch holds the same texts, padded
+    to the same width, as in one call to ``encode``: the vectors are the same bit for
+    bit however often the run was stopped. The checkpoints live in a folder named after
+    ``path`` (the cache key), the batch size and the checkpoint size; the caller removes
+    it once the whole array is saved (``remove_checkpoints``).
+
+    Used in notebook 03.
+    """
+    from tqdm.auto import tqdm
+
+    from .config import progress_disabled
+
+    if isinstance(texts, str):
+        raise CourseError("encode takes a list of texts: wrap a single text as [text]")
+    texts = list(texts)
+    size = batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
+    parts = checkpoint_dir(path, batch_size)
+    order = encoder.batch_order(np.array([len(ids) for ids in encoder.token_ids(texts)] if texts else [], int))
+    chunks = []
+    with tqdm(total=len(texts), unit="text", desc="encoding", disable=progress_disabled(show_progress)) as bar:
+        for number, begin in enumerate(range(0, len(texts), size)):
+            positions = order[begin:begin + size]
+            chunk_path = parts / f"{number:05d}.npy"
+            chunk = _checkpoint(chunk_path, len(positions)) if chunk_path.is_file() else None
+            if chunk is None:
+                chunk = encoder.encode([texts[i] for i in positions], batch_size=batch_size, show_progress=False)
+                parts.mkdir(parents=True, exist_ok=True)
+                atomic_write(chunk_path, lambda temp, chunk=chunk: np.save(temp, chunk, allow_pickle=False))
+            chunks.append(chunk)
+            bar.update(len(positions))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    if texts:
+        out[order] = np.concatenate(chunks)
+    return out
+
+
+def checkpoint_dir(path: Path, batch_size: int) -> Path:
+    """The folder of an encoding's checkpoints: one per cache file, batch size and checkpoint size."""
+    size = batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
+    return path.with_name(f"{path.stem}.parts-b{batch_size}-c{size}")
+
+
+def remove_checkpoints(path: Path) -> None:
+    """Delete every checkpoint folder of a cache file, once the file itself is saved."""
+    import shutil
+
+    for folder in path.parent.glob(f"{path.stem}.parts-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _torch_threads() -> int:
     """The number of threads torch computes with (saved with the timings)."""
     import torch
@@ -144,12 +214,13 @@ def corpus_embeddings(name: str = "wiki", passage_format: str | None = None, enc
         return Embeddings(doc_ids, vectors, texts, key, meta["seconds"], True, meta)
     encoder = encoder or Encoder()
     start = time.perf_counter()
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    vectors = encode_resumable(encoder, texts, path, batch_size, show_progress)
     seconds = time.perf_counter() - start
     meta = {"corpus": name, "encoder": identity, "max_length": encoder.max_length, "passage_format": fmt,
             "seconds": seconds, "passages_per_second": len(texts) / seconds, "batch_size": batch_size,
             "torch_threads": _torch_threads(), "doc_ids": doc_ids}
     _save_array(path, vectors, meta)
+    remove_checkpoints(path)
     return Embeddings(doc_ids, vectors, texts, key, seconds, False, meta)
 
 
@@ -177,8 +248,9 @@ def encode_cached(texts: Sequence[str], tag: str, encoder: Encoder | None = None
         return cached[0]
     encoder = encoder or Encoder()
     start = time.perf_counter()
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    vectors = encode_resumable(encoder, texts, path, batch_size, show_progress)
     seconds = time.perf_counter() - start
     _save_array(path, vectors, {"tag": tag, "encoder": identity, "texts": len(texts), "seconds": seconds,
                                 "texts_per_second": len(texts) / seconds, "torch_threads": _torch_threads()})
+    remove_checkpoints(path)
     return vectors

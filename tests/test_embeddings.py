@@ -58,3 +58,55 @@ def test_encode_cached_fills_then_reads_the_cache(tmp_path, monkeypatch, encoder
     assert json.loads(path.with_suffix(".json").read_text())["texts"] == 2
     np.testing.assert_array_equal(embeddings.encode_cached(texts, "demo", encoder=encoder), first)
     assert embeddings.texts_key(texts, encoder) != embeddings.texts_key(texts[:1], encoder)
+
+
+class Interrupted(Exception):
+    """What the machine does to a long run: stops it."""
+
+
+class StoppingEncoder:
+    """The real encoder, stopped (as a crash or Ctrl-C would) after a number of checkpoints, counting its calls."""
+
+    def __init__(self, encoder, stop_after=None):
+        self.encoder, self.stop_after, self.calls = encoder, stop_after, 0
+        self.dim, self.token_ids, self.batch_order = encoder.dim, encoder.token_ids, encoder.batch_order
+
+    def encode(self, texts, **options):
+        if self.stop_after is not None and self.calls == self.stop_after:
+            raise Interrupted
+        self.calls += 1
+        return self.encoder.encode(texts, **options)
+
+
+def test_an_interrupted_encoding_resumes_from_its_checkpoints_bit_for_bit(tmp_path, encoder, monkeypatch):
+    monkeypatch.setattr(embeddings, "CHECKPOINT_TEXTS", 8)  # checkpoints of two batches of 4
+    texts = [f"Passage {i}: " + "many words " * (i % 7) + "the end." for i in range(30)]
+    path = tmp_path / "corpus-key.npy"
+    stopped = StoppingEncoder(encoder, stop_after=2)
+    with pytest.raises(Interrupted):
+        embeddings.encode_resumable(stopped, texts, path, batch_size=4, show_progress=False)
+    parts = embeddings.checkpoint_dir(path, batch_size=4)
+    assert sorted(p.name for p in parts.iterdir()) == ["00000.npy", "00001.npy"]  # 16 of 30 texts kept
+    resumed = StoppingEncoder(encoder)
+    vectors = embeddings.encode_resumable(resumed, texts, path, batch_size=4, show_progress=False)
+    assert resumed.calls == 2  # only the two missing checkpoints (8 + 6 texts) were encoded
+    np.testing.assert_array_equal(vectors, encoder.encode(texts, batch_size=4, show_progress=False))
+    embeddings.remove_checkpoints(path)
+    assert not parts.exists()
+
+
+def test_a_slow_encoder_is_waited_for_and_its_checkpoints_removed(tiny_corpus, encoder, monkeypatch):
+    import time
+
+    class Slow(StoppingEncoder):
+        identity, max_length = encoder.identity, encoder.max_length
+
+        def encode(self, texts, **options):
+            time.sleep(1.0)  # a busy CPU: nothing may time out
+            return super().encode(texts, **options)
+
+    monkeypatch.setattr(embeddings, "CHECKPOINT_TEXTS", 1)
+    result = embeddings.corpus_embeddings("wiki", encoder=Slow(encoder), batch_size=1, show_progress=False)
+    assert result.seconds >= 3 and result.vectors.shape == (3, encoder.dim)
+    folder = tiny_corpus.parent.parent.parent / "cache" / "embeddings"
+    assert sorted(path.suffix for path in folder.iterdir()) == [".json", ".npy"]  # the checkpoints are gone
