@@ -208,7 +208,8 @@ def test_the_retriever_score_is_an_option_that_can_break_ties(encoder_tokenizer)
 
 
 def test_the_reader_abstains_when_the_empty_answer_wins(encoder_tokenizer):
-    sure_of_nothing = reader.SpanReader(planted_model(encoder_tokenizer, "paris", null=6.0), encoder_tokenizer)
+    sure_of_nothing = reader.SpanReader(planted_model(encoder_tokenizer, "paris", null=6.0), encoder_tokenizer,
+                                        null_threshold=0.0)
     [answer] = sure_of_nothing.read(["What is the capital of France?"], [PASSAGES])
     assert answer.abstains and answer.answer == reader.NOT_IN_PASSAGES
     assert answer.text == "paris" and answer.margin == pytest.approx(-2.0)  # the span is still there to inspect
@@ -216,6 +217,7 @@ def test_the_reader_abstains_when_the_empty_answer_wins(encoder_tokenizer):
     assert not lenient.read(["What is the capital of France?"], [PASSAGES])[0].abstains
     [none] = reader.SpanReader(planted_model(encoder_tokenizer, "paris"), encoder_tokenizer).read(["q?"], [[]])
     assert none.abstains and none.passage == -1
+    assert reader.SpanReader(None, None).null_threshold == reader.NULL_THRESHOLD < 0  # the default, chosen on dev
 
 
 def test_the_null_score_is_the_lowest_over_the_windows(encoder_tokenizer):

@@ -29,7 +29,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         question = rag.clean_question(args.question)  # fails fast, before any model loads
     for warning in caught:
         print(f"ragutils: warning: {warning.message}", file=sys.stderr)
-    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=answer_mode(args))
+    mode = answer_mode(args)
+    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book, answer_mode=mode)
     answer = pipeline.ask(question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -52,7 +53,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import wiki_rag
 
     rows = read_qa_file(args.qa)  # fails fast, before any model loads
-    pipeline = wiki_rag.make_pipeline(args.retriever, args.k, args.closed_book, answer_mode=answer_mode(args))
+    mode = answer_mode(args)
+    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book, answer_mode=mode)
     result = rag.evaluate(pipeline, rows, progress=not args.json)
     if args.json:
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
@@ -175,12 +177,18 @@ def answer_mode(args: argparse.Namespace) -> str:
     return args.answer or ("generate" if args.closed_book else DEFAULT_ANSWER_MODE)
 
 
+def passages_to_read(args: argparse.Namespace, mode: str) -> int:
+    """The k asked for; by default 1 for the reader (more passages offer it more wrong spans), 3 for a generator."""
+    return args.k if args.k is not None else (1 if mode == "extract" else 3)
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
     """The options that choose the RAG pipeline, shared by `ask` and `eval`."""
     from ..rag import ANSWER_MODES, DEFAULT_ANSWER_MODE, RETRIEVERS
 
     parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(RETRIEVERS)} (default bm25)")
-    parser.add_argument("--k", type=int, default=3, help="passages to retrieve (default 3)")
+    parser.add_argument("--k", type=int, default=None,
+                        help="passages to retrieve (default 1 for the reader, the best on fact-QA dev; else 3)")
     parser.add_argument("--closed-book", action="store_true", help="answer without retrieval")
     parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument("--answer", choices=ANSWER_MODES, default=None,
