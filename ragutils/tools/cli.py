@@ -179,7 +179,9 @@ def answer_mode(args: argparse.Namespace) -> str:
 
 def passages_to_read(args: argparse.Namespace, mode: str) -> int:
     """The k asked for; by default 1 for the reader (more passages offer it more wrong spans), 3 for a generator."""
-    return args.k if args.k is not None else (1 if mode == "extract" else 3)
+    from .bench_reading import READING_K
+
+    return args.k if args.k is not None else (READING_K if mode == "extract" else 3)
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> None:
