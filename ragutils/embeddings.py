@@ -146,13 +146,19 @@ def encode_resumable(encoder: Encoder, texts: Sequence[str], path: Path, batch_s
 
 
 def checkpoint_dir(path: Path, batch_size: int) -> Path:
-    """The folder of an encoding's checkpoints: one per cache file, batch size and checkpoint size."""
+    """The folder of an encoding's checkpoints: one per cache file, batch size and checkpoint size.
+
+    Used in notebook 03.
+    """
     size = batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
     return path.with_name(f"{path.stem}.parts-b{batch_size}-c{size}")
 
 
 def remove_checkpoints(path: Path) -> None:
-    """Delete every checkpoint folder of a cache file, once the file itself is saved."""
+    """Delete every checkpoint folder of a cache file, once the file itself is saved.
+
+    Used in notebook 03.
+    """
     import shutil
 
     for folder in path.parent.glob(f"{path.stem}.parts-*"):

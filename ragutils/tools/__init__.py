@@ -9,7 +9,8 @@ course, measures it and makes its files:
 - ``course``: runs the notebooks headless and keeps their Colab cells in step.
 - ``wiki_rag``: the RAG pipeline over the wiki assembled by name (retriever, generator, loading
   thread) that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
-- ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table.
+- ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table;
+  ``bench_reading``: the span reader on fact QA beside the no-model baselines.
 - building data/ from its sources: ``data_build`` (the build), ``sources`` (the pinned
   archives), ``dictd``, ``rst`` (two source formats), ``derived`` (the derived sets),
   ``data_readmes`` (the READMEs of data/); the fact-QA questions: ``factqa_build`` (the set and its
