@@ -58,7 +58,7 @@ def load_reader(profile: str | None = None) -> Any:
     from . import store
 
     if not store.ready(reader_name(profile), reader_key()):
-        print("training the extractive reader once (notebook 07's recipe; about 10 minutes on 2 cores) ...",
+        print("training the extractive reader once (reader_training.DEFAULT_RECIPE; 12 minutes or more on 2 cores) ...",
               file=sys.stderr, flush=True)
         ensure_reader(profile=profile)
     return load_trained(profile)
