@@ -196,7 +196,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> Non
     parser.add_argument("--answer", choices=ANSWER_MODES, default=None,
                         help="extract: a span reader reads the answer out of the passages (or abstains); "
                              "generate: the generator writes it; title: the generator picks a retrieved "
-                             f"title (default {DEFAULT_ANSWER_MODE}, the best on fact-QA dev; generate when closed-book)")
+                             f"title (default {DEFAULT_ANSWER_MODE}, the best on fact-QA dev; "
+                             "generate when closed-book)")
 
 
 def build_parser() -> argparse.ArgumentParser:
