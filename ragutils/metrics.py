@@ -128,6 +128,19 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float:
     return best
 
 
+def mean_answer_scores(predictions: Sequence[str], aliases: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean exact match ("EM") and token F1 ("F1") of answers, each against its question's aliases.
+
+    Used in notebook 07.
+    """
+    if len(predictions) != len(aliases):
+        raise CourseError(f"{len(predictions)} answers for {len(aliases)} lists of aliases")
+    if not predictions:
+        raise CourseError("no answers to score")
+    return {"EM": sum(map(exact_match, predictions, aliases)) / len(predictions),
+            "F1": sum(map(token_f1, predictions, aliases)) / len(predictions)}
+
+
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU (0–100) of predictions against one reference each, via sacrebleu. Used in notebook 13, section 1."""
     import sacrebleu

@@ -42,14 +42,6 @@ def baseline_answers(rows: Sequence[Mapping[str, Any]], passages: Sequence[Seque
     }
 
 
-def scores(answers: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Mean EM and F1 of plain answer strings against the rows' aliases."""
-    from ..metrics import exact_match, token_f1
-
-    return {"EM": sum(exact_match(a, r["answers"]) for a, r in zip(answers, rows)) / len(rows),
-            "F1": sum(token_f1(a, r["answers"]) for a, r in zip(answers, rows)) / len(rows)}
-
-
 def gold_passages(rows: Sequence[Mapping[str, Any]], documents: Mapping[str, tuple[str, str]]) -> list[Any]:
     """Each row's own article as a ``rag.Passage`` (found by its title)."""
     from ..rag import Passage
@@ -76,6 +68,7 @@ def bench_reading(part: str = "hand_dev", retrievers: Sequence[str] = ("bm25", "
     import sys
 
     from .. import data, rag
+    from ..metrics import mean_answer_scores
     from ..reader_training import load_reader
     from .bench import format_table
 
@@ -86,6 +79,7 @@ def bench_reading(part: str = "hand_dev", retrievers: Sequence[str] = ("bm25", "
     reader = reader or load_reader()
     records = data.wiki_records()
     documents = rag.wiki_documents(records)
+    aliases = [row["answers"] for row in rows]
     table: list[dict[str, Any]] = []
 
     def measure(setting: str, k: int, passages: list[list[Any]]) -> None:
@@ -94,10 +88,11 @@ def bench_reading(part: str = "hand_dev", retrievers: Sequence[str] = ("bm25", "
         seconds = (time.perf_counter() - start) / len(rows)
         row = {"setting": setting, "k": k, "questions": len(rows),
                "answer in passages": sum(answer_in(f, r["answers"]) for f, r in zip(passages, rows)) / len(rows),
-               **{f"reader {name}": value for name, value in scores([a.answer for a in read], rows).items()},
+               **{f"reader {name}": value
+                  for name, value in mean_answer_scores([a.answer for a in read], aliases).items()},
                "abstained": sum(a.abstains for a in read) / len(rows)}
         for name, answers in baseline_answers(rows, passages).items():
-            row[f"{name} F1"] = scores(answers, rows)["F1"]
+            row[f"{name} F1"] = mean_answer_scores(answers, aliases)["F1"]
         row["s/question"] = seconds
         table.append(row)
         if progress:
