@@ -30,13 +30,13 @@ from .dense import Encoder, encoder_identity
 from .errors import CourseError
 from .tools.store import atomic_write, atomic_write_text, file_sha256, fingerprint
 
-# How a record becomes the text we encode. Wiki passages are `data.passage_text`
-# ("{title}. {text}"), the passage that BM25 indexes and that prompts show, so every
-# retriever of the course searches the same text. The other corpora follow suit.
 # Texts per checkpoint of a long encoding (rounded down to whole batches): an interrupted
 # run loses at most this much work, about half a minute of the 2-core CPU.
 CHECKPOINT_TEXTS = 2048
 
+# How a record becomes the text we encode. Wiki passages are `data.passage_text`
+# ("{title}. {text}"), the passage that BM25 indexes and that prompts show, so every
+# retriever of the course searches the same text. The other corpora follow suit.
 PASSAGE_FORMATS = {
     "wiki": "{title}. {text}",
     "jargon": "{headword}. {text}",
@@ -124,7 +124,7 @@ def encode_resumable(encoder: Encoder, texts: Sequence[str], path: Path, batch_s
     if isinstance(texts, str):
         raise CourseError("encode takes a list of texts: wrap a single text as [text]")
     texts = list(texts)
-    size = batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
+    size = _checkpoint_size(batch_size)
     parts = checkpoint_dir(path, batch_size)
     order = encoder.batch_order(np.array([len(ids) for ids in encoder.token_ids(texts)] if texts else [], int))
     chunks = []
@@ -132,7 +132,7 @@ def encode_resumable(encoder: Encoder, texts: Sequence[str], path: Path, batch_s
         for number, begin in enumerate(range(0, len(texts), size)):
             positions = order[begin:begin + size]
             chunk_path = parts / f"{number:05d}.npy"
-            chunk = _checkpoint(chunk_path, len(positions)) if chunk_path.is_file() else None
+            chunk = _checkpoint(chunk_path, len(positions))
             if chunk is None:
                 chunk = encoder.encode([texts[i] for i in positions], batch_size=batch_size, show_progress=False)
                 parts.mkdir(parents=True, exist_ok=True)
@@ -150,8 +150,12 @@ def checkpoint_dir(path: Path, batch_size: int) -> Path:
 
     Used in notebook 03.
     """
-    size = batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
-    return path.with_name(f"{path.stem}.parts-b{batch_size}-c{size}")
+    return path.with_name(f"{path.stem}.parts-b{batch_size}-c{_checkpoint_size(batch_size)}")
+
+
+def _checkpoint_size(batch_size: int) -> int:
+    """Texts per checkpoint: CHECKPOINT_TEXTS rounded down to whole batches (at least one)."""
+    return batch_size * max(1, CHECKPOINT_TEXTS // batch_size)
 
 
 def remove_checkpoints(path: Path) -> None:

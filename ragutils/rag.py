@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import CourseError
-from .metrics import exact_match, normalize_answer, token_f1
+from .metrics import mean_answer_scores, normalize_answer
 from .retriever import Retriever
 from .text import validate_query
 
@@ -251,6 +251,17 @@ class Seq2SeqGenerator:
         return answers
 
 
+def check_answer_mode(answer_mode: str, k: int) -> None:
+    """CourseError unless the answer mode is known and has what it needs (a reader needs k >= 1).
+
+    Used in notebook 07.
+    """
+    if answer_mode not in ANSWER_MODES:
+        raise CourseError(f"unknown answer mode {answer_mode!r}; choose one of: {', '.join(ANSWER_MODES)}")
+    if answer_mode == "extract" and k == 0:
+        raise CourseError("an extractive reader needs passages to read: use k >= 1, not closed-book")
+
+
 class RAGPipeline:
     """Retrieve k passages, prompt the generator with them, and return cited answers.
 
@@ -271,10 +282,7 @@ class RAGPipeline:
             raise CourseError(f"k must be 0 (closed-book) or more, not {k}")
         if k > 0 and retriever is None:
             raise CourseError("a RAG pipeline with k > 0 needs a retriever")
-        if answer_mode not in ANSWER_MODES:
-            raise CourseError(f"unknown answer mode {answer_mode!r}; choose one of: {', '.join(ANSWER_MODES)}")
-        if answer_mode == "extract" and k == 0:
-            raise CourseError("an extractive reader needs passages to read: use k >= 1, not closed-book")
+        check_answer_mode(answer_mode, k)
         if answer_mode == "extract" and not hasattr(generator, "read"):
             raise CourseError("answer mode 'extract' needs a span reader (reader.SpanReader) as its generator")
         self.retriever, self.generator, self.documents, self.k = retriever, generator, documents, k
@@ -371,8 +379,8 @@ def answer_scores(answers: Sequence[Answer], rows: Sequence[Mapping[str, Any]], 
     unanswerable = [a for a, r in zip(answers, rows) if not r.get("answerable", True)]
     scores: dict[str, float] = {}
     if answerable:
-        scores["exact_match"] = sum(exact_match(a.answer, r["answers"]) for a, r in answerable) / len(answerable)
-        scores["f1"] = sum(token_f1(a.answer, r["answers"]) for a, r in answerable) / len(answerable)
+        means = mean_answer_scores([a.answer for a, _ in answerable], [r["answers"] for _, r in answerable])
+        scores["exact_match"], scores["f1"] = means["EM"], means["F1"]
     # Recall by title: the question's article was among the passages the generator was shown.
     titled = [(a, r) for a, r in answerable if r.get("title")]
     if titled and k > 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CourseError
-from ..rag import RETRIEVERS, ChatGenerator, RAGPipeline, make_retriever, wiki_documents
+from ..rag import RETRIEVERS, ChatGenerator, RAGPipeline, check_answer_mode, make_retriever, wiki_documents
 
 
 
@@ -27,14 +27,13 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
         raise CourseError(f"k must be 0 or more, not {k}")
     if retriever not in RETRIEVERS:  # before any slow work
         raise CourseError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
+    check_answer_mode(answer_mode, k)
     # transformers resolves its names lazily and not thread-safely: import them here, once.
     from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: F401
                               AutoTokenizer)
 
     # Reading the generator's weights and indexing the corpus are independent: on two
     # cores, doing them at once saves most of a second of every `ragutils ask`.
-    if answer_mode == "extract" and k == 0:
-        raise CourseError("an extractive reader needs passages to read: use k >= 1, not --closed-book")
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading = pool.submit(load_reader if answer_mode == "extract" else load_generator, profile)
         records = wiki_records()
