@@ -22,9 +22,10 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# De-quantise the generator and check the encoder once, so notebooks start warm.
+# The one-time work that teaches nothing (the generator's conversion, the corpus and sentence
+# encodings), job by job with progress bars; resumable, so an interrupted run continues.
 caches: install
-	$(PY) -m ragutils models --prepare
+	$(PY) -m ragutils prepare
 
 course: caches
 	$(PY) -m ragutils course

@@ -22,9 +22,6 @@ module                  the idea                                                
 ``decoding``            greedy, beam search and sampling from scratch                     05
 ``seq2seq``             a small BART pretrained from scratch                              06
 ``rag``                 the RAG pipeline: prompts, generators, citations, evaluation      07
-``reader``              the extractive reader: a span head reads the answer out           07
-``baselines``           the no-model rules a reader must beat (title, first typed span)   07
-``reader_training``     the span reader fine-tuned on fact QA, and its cache              07
 ``classifier``          a pretrained encoder fine-tuned into a topic classifier           08
 ``mlm``                 domain adaptation by masked language modelling                    09
 ``nsp``                 next-sentence prediction: BERT's second objective                 09
@@ -38,6 +35,9 @@ module                  the idea                                                
 ``live_bm25``           BM25 that takes adds, updates and deletes without a rebuild       14
 ``live_faiss``          exact Faiss search that takes adds, updates and deletes           14
 ``index_store``         live indexes saved in versions a crash cannot break               14
+``reader``              the extractive reader: a span head reads the answer out           15
+``baselines``           the no-model rules a reader must beat (title, first typed span)   15
+``reader_training``     the span reader fine-tuned on fact QA, and its cache              15
 ``data``                the loaders of data/: corpora and derived sets                    00 on
 ``models``              models by role, from a profile                                    00 on
 ``plots``               the figures several notebooks share                               01, 10

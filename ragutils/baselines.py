@@ -31,7 +31,7 @@ TYPED_PATTERNS = {"date": DATE, "year": YEAR, "number": NUMBER}
 
 
 def title_of_first_passage(passages: Sequence[Any]) -> str:
-    """The title of the top passage, or "" when there is none. Used in notebook 07."""
+    """The title of the top passage, or "" when there is none. Used in notebook 15."""
     return passages[0].title if passages else ""
 
 
@@ -54,7 +54,7 @@ def first_typed_span(question: str, text: str, answer_type: str, title: str = ""
     years); every other type (person, place, organization, work, other) is the first
     capitalised name. Numbers inside dates are skipped.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .data import FACTQA_TYPES
 

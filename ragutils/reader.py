@@ -3,7 +3,7 @@
 A span reader (the reader of BERT on SQuAD and of DPR) scores every token of a
 passage twice: how likely the answer starts there, and how likely it ends there.
 The answer is the best-scoring span, so it is always a piece of a passage, and it
-cites that passage by construction. This module keeps the pieces that notebook 07
+cites that passage by construction. This module keeps the pieces that notebook 15
 derives:
 
 - ``qa_features``: (question, passage) pairs as model windows: a long passage is cut
@@ -85,7 +85,7 @@ def qa_features(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str
     ``start_positions`` / ``end_positions``: the answer's first and last token, or 0
     ([CLS], the null answer) when the window does not hold the whole answer.
 
-    Used in notebook 07.
+    Derived in notebook 15, section 2.
     """
     questions = [_checked_text(q, "question") for q in questions]
     contexts = [_checked_text(c, "passage") for c in contexts]
@@ -146,7 +146,7 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
     Logits are (batch, tokens); positions are token indices (0, [CLS], for no answer).
     A position past the last token is ignored, as transformers does.
 
-    Used in notebook 07.
+    Derived in notebook 15, section 3.
     """
     import torch.nn.functional as F
 
@@ -161,7 +161,7 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
 class Span(NamedTuple):
     """A candidate answer: its characters [start, end) in the passage, its text and score.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
 
     start: int
@@ -173,7 +173,7 @@ class Span(NamedTuple):
 class WindowSpans(NamedTuple):
     """The n best spans of one window, best first, and the window's null score (start[0] + end[0]).
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
 
     spans: list[Span]
@@ -190,7 +190,7 @@ def best_spans(start_logits: Sequence[float], end_logits: Sequence[float],
     p(start) p(end) up to a constant shared by the window. All pairs are scored at once
     as a matrix, so the n best are exact. Logits may be longer than ``offsets`` (padding).
 
-    Used in notebook 07.
+    Derived in notebook 15, section 4.
     """
     n = len(offsets)
     start = np.asarray(start_logits, dtype=np.float64)[:n]
@@ -212,7 +212,7 @@ def best_spans(start_logits: Sequence[float], end_logits: Sequence[float],
 def sentence_bounds(passage: str, start: int, end: int) -> tuple[int, int]:
     """The characters [begin, end) of the sentence (or sentences) of ``passage`` that the span [start, end) lies in.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     found, cursor = [], 0
     for sentence in split_sentences(passage):
@@ -235,7 +235,7 @@ class ReadAnswer:
     span at all); ``start``/``end`` are characters of that passage; ``score`` ranks the
     spans across passages; ``margin`` is the span's reader score minus the null score.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
 
     question: str
@@ -282,7 +282,7 @@ class SpanReader:
     null score is below ``null_threshold``; the null score is the lowest over the
     question's windows, since one window holding the answer is enough.
 
-    Used in notebook 07.
+    Derived in notebook 15, section 4.
     """
 
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 256, stride: int = 64,
@@ -318,7 +318,7 @@ class SpanReader:
              retriever_scores: Sequence[Sequence[float]] | None = None) -> list[ReadAnswer]:
         """One ``ReadAnswer`` per question, read from its passages (strings, or passages with title and text).
 
-        Used in notebook 07.
+        Used in notebook 15.
         """
         if len(questions) != len(passages_per_question):
             raise CourseError(f"{len(questions)} questions but {len(passages_per_question)} lists of passages")
@@ -365,7 +365,7 @@ class SpanReader:
 def reading_scores(answers: Sequence[ReadAnswer], aliases: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean exact match and token F1 against each question's aliases (an abstention scores 0), and the abstention rate.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     # An abstention is scored as the empty answer: 0 against any alias.
     means = mean_answer_scores(["" if a.abstains else a.text for a in answers], aliases)

@@ -3,7 +3,7 @@
 The span head of ``reader`` is trained here: the pretrained encoder with a fresh
 start/end head (``AutoModelForQuestionAnswering``), fine-tuned through ``Trainer`` on
 the generated fact-QA questions (data/derived/factqa/generated_train.jsonl, train-split
-articles only). Notebook 07 uses:
+articles only). Notebook 15 uses:
 
 - ``ReaderRecipe``: every setting of a training run;
 - ``load_base_reader``: the encoder with a freshly initialised span head;
@@ -49,7 +49,7 @@ LABELS = ("start_positions", "end_positions")
 class ReaderRecipe:
     """Every setting that shapes the trained reader (saved with it, to tell when to retrain).
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
 
     steps: int = 300  # optimiser steps: 4,800 windows, most of the training set once (the cold budget)
@@ -77,7 +77,7 @@ def load_base_reader(seed: int = 0, profile: str | None = None) -> Any:
     logit per token) is not in the checkpoint: its weights are random, so the seed is
     set just before they are drawn.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from transformers import AutoModelForQuestionAnswering, set_seed
 
@@ -92,7 +92,7 @@ def load_base_reader(seed: int = 0, profile: str | None = None) -> Any:
 class ReadingExample(NamedTuple):
     """A question, the passage the reader sees, and the answer (None: not in the passage) with its character start.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
 
     question: str
@@ -109,7 +109,7 @@ def reading_examples(rows: Sequence[Mapping[str, Any]],
     ``answer_start`` (its character offset in the article's text); ``documents`` maps
     doc ids to (title, text), as ``rag.wiki_documents()`` does.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .data import passage_text
 
@@ -140,7 +140,7 @@ def balanced_rows(rows: Sequence[Mapping[str, Any]], per_rule: int | None, seed:
     One rule making most of the questions would teach the reader mostly one kind of
     answer ("What nationality was X?"); rows without a source are all kept.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     if per_rule is None:
         return list(rows)
@@ -161,7 +161,7 @@ def distractor_examples(rows: Sequence[Mapping[str, Any]], documents: Mapping[st
     right (BM25 found them for the question), so the reader must learn to give them the
     null answer. A passage that contains the answer anyway is skipped.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .data import passage_text
 
@@ -184,7 +184,7 @@ def without_answer(example: ReadingExample) -> ReadingExample | None:
     question meets. None when the answer also occurs elsewhere in the passage, or
     nothing but the title would be left.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     if example.answer is None:
         return None
@@ -204,7 +204,7 @@ def reader_dataset(tokenizer: Any, examples: Sequence[ReadingExample],
     ``recipe.null_share`` is kept, with the null target [CLS]. Only the model's inputs
     and the two labels are columns.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     import datasets
 
@@ -235,7 +235,7 @@ def train_reader(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
     corpus. The loss every ``logging_steps`` steps is in ``trainer.state.log_history``; the model
     is left in eval mode.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from transformers import PrinterCallback, Trainer
 
@@ -271,7 +271,7 @@ def gold_passage_answers(reader: SpanReader, rows: Sequence[Mapping[str, Any]],
                          records: list[dict] | None = None) -> list[ReadAnswer]:
     """The reader's answer to each row's question given only its gold article (the row's ``title``) as passage.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .data import passage_text, wiki_records
 
@@ -286,7 +286,7 @@ def gold_passage_answers(reader: SpanReader, rows: Sequence[Mapping[str, Any]],
 def reader_name(profile: str | None = None) -> str:
     """The store name of the trained reader (one per profile).
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .models import resolve_profile
 
@@ -297,7 +297,7 @@ def reader_name(profile: str | None = None) -> str:
 def reader_key(recipe: ReaderRecipe = DEFAULT_RECIPE) -> str:
     """The fingerprint of a recipe and of the training file: a reader trained otherwise is not reused.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     path = data_dir() / "derived" / FACTQA / f"{TRAIN_PART}.jsonl"
     if not path.is_file():
@@ -308,13 +308,13 @@ def reader_key(recipe: ReaderRecipe = DEFAULT_RECIPE) -> str:
 def load_reader(profile: str | None = None, **settings: Any) -> SpanReader:
     """The trained reader from the store, as a ``SpanReader`` with the recipe's window sizes (``settings`` override).
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from transformers import AutoModelForQuestionAnswering
 
     name = reader_name(profile)
     model, tokenizer = store.load(name, AutoModelForQuestionAnswering,
-                                  hint="run notebook 07 or reader_training.ensure_reader()")
+                                  hint="run notebook 15 or reader_training.ensure_reader()")
     recipe = store.read_meta(name).get("recipe", {})
     windows = {key: recipe[key] for key in ("max_length", "stride") if key in recipe}
     return SpanReader(model, tokenizer, **{**windows, **settings})
@@ -325,7 +325,7 @@ def ensure_reader(recipe: ReaderRecipe = DEFAULT_RECIPE, profile: str | None = N
 
     A reader trained with another recipe or other training data is replaced.
 
-    Used in notebook 07.
+    Used in notebook 15.
     """
     from .data import factqa
     from .finetune import loss_curve

@@ -43,6 +43,7 @@ TIER_OF_FILE = {
     "test_metrics.py": "unit",
     "test_mlm.py": "unit",
     "test_models.py": "unit",
+    "test_prepare.py": "unit",
     "test_rag.py": "unit",
     "test_reader.py": "unit",
     "test_reference_metrics.py": "reference",

@@ -133,3 +133,10 @@ def test_resume_starts_at_the_first_notebook_that_failed_or_did_not_run():
     assert course.resume_paths(paths, {names[0]: "ok", names[1]: "ok", names[2]: "failed"}) == paths[2:]
     assert course.resume_paths(paths, {names[0]: "ok", names[2]: "ok"}) == paths[1:]  # 01 never ran
     assert course.resume_paths(paths, {name: "ok" for name in names}) == []
+
+
+def test_the_readme_table_lists_every_notebook_in_order():
+    readme = (course.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "](notebooks/" in line]
+    listed = [line.split("](notebooks/", 1)[1].split(")", 1)[0] for line in rows]
+    assert listed == [path.name for path in course.notebook_paths()], "the README's notebook table is out of step"

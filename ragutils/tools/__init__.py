@@ -6,7 +6,8 @@ course, measures it and makes its files:
 - ``store``: the one store of trained artefacts (models, adapters, encodings, indexes):
   fingerprints, checksums, atomic writes, one folder layout, ``ready`` / ``save`` / ``load``.
 - ``cli``: the ``ragutils`` command line (also ``python -m ragutils``).
-- ``course``: runs the notebooks headless and keeps their Colab cells in step.
+- ``course``: runs the notebooks headless and keeps their Colab cells in step; ``prepare``: the
+  one-time work before them (``make caches``).
 - ``wiki_rag``: the RAG pipeline over the wiki assembled by name (retriever, generator, loading
   thread) that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
 - ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table;

@@ -170,6 +170,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Do the one-time work that teaches nothing (encodings, the generator's conversion), job by job."""
+    from . import prepare
+
+    prepare.prepare(prepare.chosen_jobs(args.only))
+    return 0
+
+
 def answer_mode(args: argparse.Namespace) -> str:
     """The answer mode asked for; by default the reader, or the generator when closed-book (nothing to read)."""
     from ..rag import DEFAULT_ANSWER_MODE
@@ -246,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="encoder, generator, seq2seq or classifier_base (default: all)")
     models.add_argument("--prepare", action="store_true", help="load the offline models once")
     models.set_defaults(run=cmd_models)
+
+    prepare = commands.add_parser("prepare", help="the one-time work before the notebooks: encodings, generator")
+    prepare.add_argument("--only", help="comma-separated jobs: encoder, generator, wiki, jargon, pyfaq, sentences")
+    prepare.set_defaults(run=cmd_prepare)
     return parser
 
 

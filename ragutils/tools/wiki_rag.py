@@ -57,7 +57,7 @@ def load_reader(profile: str | None = None) -> Any:
     from . import store
 
     if not store.ready(reader_name(profile), reader_key()):
-        print("training the extractive reader once (reader_training.DEFAULT_RECIPE; 12 minutes or more on 2 cores) ...",
-              file=sys.stderr, flush=True)
+        print("training the extractive reader once (reader_training.DEFAULT_RECIPE; about 8 minutes on 2 quiet "
+              "cores, more on a busy machine) ...", file=sys.stderr, flush=True)
         ensure_reader(profile=profile)
     return load_trained(profile)
