@@ -71,6 +71,10 @@ def test_empty_question(question):
     assert_one_line_error(ragutils("ask", question), "empty query")
 
 
+def test_a_ten_thousand_word_question_is_refused_before_any_model_loads():
+    assert_one_line_error(ragutils("ask", "why " * 10_000), "question too long: 10,000 words")
+
+
 def test_unknown_retriever():
     assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--retriever", "grep"),
                           "unknown retriever 'grep'")
@@ -92,6 +96,8 @@ def test_negative_k():
     ('{"id": 1, "question": "Who?", "answers": [""]}\n', ":1: answers must be a list of non-empty strings"),
     ('{"id": 1, "question": "Who?", "answers": ["x"], "answerable": false}\n', ":1: a row with"),
     ('{"id": 1, "question": " ", "answers": ["x"]}\n', ":1: empty question"),
+    ('{"id": 1, "question": "Who?", "answers": ["x"]}\n{"id": 2, "question": "%s", "answers": ["x"]}\n' % ("why " * 200),
+     ":2: question too long: 200 words"),
     ("\n", "has no rows"),
 ])
 def test_malformed_qa_file_names_the_bad_line(tmp_path, content, needle):

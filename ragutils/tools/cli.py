@@ -17,18 +17,23 @@ from typing import Any
 from ..errors import CourseError
 
 
+def check_question_length(question: str, where: str = "") -> None:
+    """Refuse a question longer than the pipeline reads: cut, it would be another question, and get another answer."""
+    from ..rag import MAX_QUESTION_WORDS
+
+    words = len(question.split())
+    if words > MAX_QUESTION_WORDS:
+        raise CourseError(f"{where}question too long: {words:,} words (the pipeline reads at most "
+                          f"{MAX_QUESTION_WORDS}); ask it in fewer words")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question with cited passages."""
-    import warnings
-
     from .. import rag
     from . import wiki_rag
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        question = rag.clean_question(args.question)  # fails fast, before any model loads
-    for warning in caught:
-        print(f"ragutils: warning: {warning.message}", file=sys.stderr)
+    check_question_length(args.question)
+    question = rag.clean_question(args.question)  # fails fast, before any model loads
     mode = answer_mode(args)
     pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book, answer_mode=mode)
     answer = pipeline.ask(question)
@@ -93,6 +98,7 @@ def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
                 raise CourseError(f"{path}:{number}: a row with \"answerable\": false has no answers")
             if not isinstance(row["question"], str) or not row["question"].strip():
                 raise CourseError(f"{path}:{number}: empty question")
+            check_question_length(row["question"], f"{path}:{number}: ")
             rows.append(row)
     if not rows:
         raise CourseError(f"QA file has no rows: {path}")
