@@ -32,6 +32,8 @@ def test_every_notebook_has_its_badge_and_colab_setup_cell(path):
     assert first_code.source == course.colab_setup_source()
     assert f"github.com/{REPO}" in first_code.source
     assert "[ -e /content ]" in first_code.source or 'os.path.exists("/content")' in first_code.source
+    copies = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source == first_code.source]
+    assert len(copies) == 1, "the Colab setup cell appears more than once"
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda path: path.stem)
