@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import cache_dir, data_dir
+from .config import cache_dir, data_dir, progress_disabled
 from .errors import CourseError
 
 if TYPE_CHECKING:  # imported lazily at run time: `datasets` takes seconds to import
@@ -140,6 +140,12 @@ def _load_json(files: dict[str, Path], split: str | None = None) -> datasets.Dat
     """Read JSON Lines files with `datasets`, cached under the course cache."""
     import datasets  # here, so that `import ragutils.data` stays fast for the CLI
 
+    # A first read converts the file to Arrow behind a "Generating split" bar: drawn for
+    # someone watching, kept out of logs (config.progress_disabled).
+    if progress_disabled():
+        datasets.disable_progress_bars()
+    else:
+        datasets.enable_progress_bars()
     # datasets keys its cache on each local file's path and modification time,
     # so an edited or rebuilt file is read again rather than served stale.
     return datasets.load_dataset(

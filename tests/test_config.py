@@ -93,3 +93,20 @@ def test_progress_bars_only_where_someone_sees_them(monkeypatch):
     monkeypatch.delenv("TQDM_DISABLE")
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, as in a log: no bar
     assert progress_disabled() is True
+
+
+def test_a_first_read_of_a_corpus_draws_no_bar_into_a_log(tmp_path):
+    # datasets converts a JSON Lines file to Arrow once, behind its own "Generating split" bar.
+    import os
+    import subprocess
+    import sys
+
+    from ragutils.tools.course import KERNEL_ENV
+
+    # Not a headless notebook run: without the switches the root conftest.py sets for nbval.
+    env = {key: value for key, value in os.environ.items() if key not in KERNEL_ENV}
+    env["RAGUTILS_CACHE"] = str(tmp_path)
+    code = "from ragutils import data; print(len(data.load_corpus('jargon')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and int(result.stdout) > 0
+    assert "Generating" not in result.stderr and "examples/s" not in result.stderr
