@@ -38,6 +38,7 @@ module                  the idea                                                
 ``reader``              the extractive reader: a span head reads the answer out           15
 ``baselines``           the no-model rules a reader must beat (title, first typed span)   15
 ``reader_training``     the span reader fine-tuned on fact QA, and its cache              15
+``milvus_search``       the knowledge base on Milvus: embedded, or a cluster by URI       16
 ``data``                the loaders of data/: corpora and derived sets                    00 on
 ``models``              models by role, from a profile                                    00 on
 ``plots``               the figures several notebooks share                               01, 10

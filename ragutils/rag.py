@@ -40,7 +40,8 @@ DEFAULT_ANSWER_MODE = "extract"  # of `ragutils ask` and `eval`: the best on fac
 
 CLOSED_BOOK_SYSTEM_PROMPT = "You answer questions. Reply with the shortest answer (a name or a short phrase)."
 
-RETRIEVERS = ("bm25", "dense", "hybrid")
+# The course's own retrievers, and the same three on Milvus (ragutils.milvus_search, notebook 16).
+RETRIEVERS = ("bm25", "dense", "hybrid", "milvus-bm25", "milvus-dense", "milvus-hybrid")
 
 # Reciprocal rank fusion settings chosen on the dev split in notebook 04 (never on test).
 HYBRID_SETTINGS = {"k_rrf": 10, "depth": 100, "weights": (1.0, 1.5)}
@@ -440,8 +441,12 @@ def wiki_documents(records: list[dict] | None = None) -> dict[str, tuple[str, st
     return {r["id"]: (r["title"], r["text"]) for r in records}
 
 
-def make_retriever(name: str, records: list[dict] | None = None) -> Retriever:
+def make_retriever(name: str, records: list[dict] | None = None, milvus_uri: str | None = None) -> Retriever:
     """A retriever over the wiki passages by name: "bm25", "dense" (exact Faiss) or "hybrid" (both, fused).
+
+    "milvus-bm25", "milvus-dense" and "milvus-hybrid" are the same three searches on
+    Milvus (`milvus_search`): the embedded engine, or the cluster at `milvus_uri`
+    (default: the RAGUTILS_MILVUS_URI environment variable).
 
     Derived in notebook 07, section 2.
     """
@@ -452,6 +457,10 @@ def make_retriever(name: str, records: list[dict] | None = None) -> Retriever:
     from .dense import DenseRetriever
     from .hybrid import HybridRetriever
 
+    if name.startswith("milvus-"):
+        from .milvus_search import MilvusKnowledgeBase
+
+        return MilvusKnowledgeBase.from_corpus("wiki", uri=milvus_uri).retriever(name.removeprefix("milvus-"))
     if name == "dense":
         return DenseRetriever.from_corpus("wiki")
     doc_ids, _, passages = wiki_passages(records)

@@ -41,6 +41,7 @@ TIER_OF_FILE = {
     "test_joint.py": "unit",
     "test_live_index.py": "unit",
     "test_metrics.py": "unit",
+    "test_milvus_search.py": "unit",
     "test_mlm.py": "unit",
     "test_models.py": "unit",
     "test_prepare.py": "unit",

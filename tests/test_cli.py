@@ -80,6 +80,18 @@ def test_unknown_retriever():
                           "unknown retriever 'grep'")
 
 
+def test_an_unreachable_milvus_cluster_is_one_line_before_any_model_loads():
+    assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--retriever", "milvus-hybrid",
+                                   "--milvus-uri", "http://127.0.0.1:1"),
+                          "cannot reach a Milvus server at http://127.0.0.1:1", "README")
+
+
+def test_a_milvus_path_in_a_missing_folder_is_one_line(tmp_path):
+    assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--retriever", "milvus-bm25",
+                                   env={"RAGUTILS_MILVUS_URI": str(tmp_path / "missing" / "milvus.db")}),
+                          "cannot open the embedded Milvus")
+
+
 def test_a_reader_needs_passages():
     assert_one_line_error(ragutils("ask", "Who painted the Mona Lisa?", "--closed-book", "--answer", "extract"),
                           "an extractive reader needs passages to read")

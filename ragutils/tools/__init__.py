@@ -11,7 +11,8 @@ course, measures it and makes its files:
 - ``wiki_rag``: the RAG pipeline over the wiki assembled by name (retriever, generator, loading
   thread) that ``ragutils ask``, ``ragutils eval`` and the RAG table run.
 - ``bench``: speed benchmarks beside the reference libraries; ``bench_rag``: the RAG table;
-  ``bench_reading``: the span reader on fact QA beside the no-model baselines.
+  ``bench_reading``: the span reader on fact QA beside the no-model baselines; ``bench_milvus``: Milvus
+  Lite's build and queries/s beside ragutils.bm25 and Faiss.
 - building data/ from its sources: ``data_build`` (the build), ``sources`` (the pinned
   archives), ``dictd``, ``rst`` (two source formats), ``derived`` (the derived sets),
   ``data_readmes`` (the READMEs of data/); the fact-QA questions: ``factqa_build`` (the set and its

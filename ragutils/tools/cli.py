@@ -35,7 +35,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     check_question_length(args.question)
     question = rag.clean_question(args.question)  # fails fast, before any model loads
     mode = answer_mode(args)
-    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book, answer_mode=mode)
+    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book,
+                                      answer_mode=mode, milvus_uri=args.milvus_uri)
     answer = pipeline.ask(question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -59,7 +60,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     rows = read_qa_file(args.qa)  # fails fast, before any model loads
     mode = answer_mode(args)
-    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book, answer_mode=mode)
+    pipeline = wiki_rag.make_pipeline(args.retriever, passages_to_read(args, mode), args.closed_book,
+                                      answer_mode=mode, milvus_uri=args.milvus_uri)
     result = rag.evaluate(pipeline, rows, progress=not args.json)
     if args.json:
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
@@ -105,16 +107,16 @@ def read_qa_file(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-BENCHMARKS = ("bm25", "dense", "decoding")  # `ragutils bench all`: minutes each
+BENCHMARKS = ("bm25", "dense", "decoding", "milvus")  # `ragutils bench all`: minutes each
 SLOW_BENCHMARKS = ("rag", "reading")  # by name only: the RAG table takes half an hour, reading minutes
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run benchmarks side by side and print their tables (markdown, as in the README)."""
-    from . import bench, bench_rag, bench_reading
+    from . import bench, bench_milvus, bench_rag, bench_reading
 
     runs = {"bm25": bench.bench_bm25, "dense": bench.bench_dense, "decoding": bench.bench_decoding,
-            "rag": bench_rag.bench_rag, "reading": bench_reading.bench_reading}
+            "milvus": bench_milvus.bench_milvus, "rag": bench_rag.bench_rag, "reading": bench_reading.bench_reading}
     names = BENCHMARKS if args.which == "all" else (args.which,)
     for name in names:
         print(f"## {name}\n")
@@ -203,6 +205,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, json_help: str) -> Non
     from ..rag import ANSWER_MODES, DEFAULT_ANSWER_MODE, RETRIEVERS
 
     parser.add_argument("--retriever", default="bm25", help=f"one of {', '.join(RETRIEVERS)} (default bm25)")
+    parser.add_argument("--milvus-uri", default=None, metavar="URI",
+                        help="the Milvus cluster of the milvus-* retrievers, e.g. http://localhost:19530 "
+                             "(default: RAGUTILS_MILVUS_URI, else the embedded engine in the course cache)")
     parser.add_argument("--k", type=int, default=None,
                         help="passages to retrieve (default 1 for the reader, the best on fact-QA dev; else 3)")
     parser.add_argument("--closed-book", action="store_true", help="answer without retrieval")

@@ -15,8 +15,12 @@ from ..rag import RETRIEVERS, ChatGenerator, RAGPipeline, check_answer_mode, mak
 
 
 def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False,
-                  profile: str | None = None, answer_mode: str = "generate") -> RAGPipeline:
-    """The course's RAG pipeline over the wiki: a named retriever and the profile's generator."""
+                  profile: str | None = None, answer_mode: str = "generate",
+                  milvus_uri: str | None = None) -> RAGPipeline:
+    """The course's RAG pipeline over the wiki: a named retriever and the profile's generator.
+
+    A Milvus retriever uses the engine at `milvus_uri` (default: ``milvus_search.default_uri()``).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from ..data import wiki_records
@@ -28,6 +32,10 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
     if retriever not in RETRIEVERS:  # before any slow work
         raise CourseError(f"unknown retriever {retriever!r}; choose one of: {', '.join(RETRIEVERS)}")
     check_answer_mode(answer_mode, k)
+    if retriever.startswith("milvus-") and k > 0:
+        from ..milvus_search import connect
+
+        connect(milvus_uri).close()  # an unreachable cluster is one clear line, before any model loads
     # transformers resolves its names lazily and not thread-safely: import them here, once.
     from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: F401
                               AutoTokenizer)
@@ -37,7 +45,7 @@ def make_pipeline(retriever: str = "bm25", k: int = 3, closed_book: bool = False
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading = pool.submit(load_reader if answer_mode == "extract" else load_generator, profile)
         records = wiki_records()
-        chosen = make_retriever(retriever, records) if k > 0 else None
+        chosen = make_retriever(retriever, records, milvus_uri) if k > 0 else None
         generator = loading.result()
     return RAGPipeline(chosen, generator, wiki_documents(records), k=k, answer_mode=answer_mode)
 
