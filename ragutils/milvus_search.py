@@ -69,6 +69,7 @@ ANALYZER = {"type": "standard"}
 K1, B = 1.5, 0.75  # bm25.BM25Retriever's defaults
 K_RRF, DEPTH = 10, 100  # rag.HYBRID_SETTINGS' constant and depth (Milvus's RRF has no weights)
 MAX_TEXT_BYTES = 65_535  # a VARCHAR field's limit
+MAX_ID_BYTES = 512  # the doc_id field's
 INSERT_BATCH = 1_000
 
 
@@ -156,6 +157,9 @@ def _check_documents(docs: Sequence[str], doc_ids: Sequence[str], vectors: Any) 
     if too_long is not None:
         raise CourseError(f"document {too_long!r} is over {MAX_TEXT_BYTES:,} bytes, Milvus's limit for a text "
                           "field: split it into passages (ragutils.text.chunk_words)")
+    long_id = next((i for i in doc_ids if len(i.encode("utf-8")) > MAX_ID_BYTES), None)
+    if long_id is not None:
+        raise CourseError(f"document id {long_id[:40]!r}... is over {MAX_ID_BYTES} bytes, the id field's limit")
     if not np.isfinite(vectors).all():
         raise CourseError("the vectors hold NaN or infinite values")
     return docs, doc_ids, vectors
@@ -166,7 +170,7 @@ def _create(client: MilvusClient, name: str, dim: int) -> None:
     from pymilvus import DataType, Function, FunctionType
 
     schema = client.create_schema(auto_id=False)
-    schema.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=512)
+    schema.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES)
     schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
                      analyzer_params=ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

@@ -210,6 +210,8 @@ def test_bad_input_is_one_clear_error(uri, vectors):
         MilvusKnowledgeBase(DOCS[:2], ["a", "a"], vectors[:2], uri=uri)
     with pytest.raises(CourseError, match="bytes"):
         MilvusKnowledgeBase(["x" * 70_000], ["a"], vectors[:1], uri=uri)
+    with pytest.raises(CourseError, match="id field's limit"):
+        MilvusKnowledgeBase(DOCS[:1], ["x" * 600], vectors[:1], uri=uri)
     with pytest.raises(CourseError, match="a collection name"):
         MilvusKnowledgeBase(DOCS, IDS, vectors, uri=uri, name="no spaces")
 
