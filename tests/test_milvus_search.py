@@ -14,8 +14,6 @@ from ragutils.errors import CourseError
 from ragutils.hybrid import reciprocal_rank_fusion
 from ragutils.milvus_search import MilvusKnowledgeBase
 
-pytest.importorskip("milvus_lite")
-
 DOCS = [
     "the cat sat on the mat",
     "dogs chase the cat around the garden",
