@@ -51,7 +51,7 @@ import numpy as np
 
 from .config import cache_dir
 from .errors import CourseError
-from .live_index import LiveIndex
+from .live_index import LiveIndex, check_ids
 from .retriever import Ranking, check_k, query_list
 from .text import validate_query
 from .tools import store
@@ -157,12 +157,23 @@ def _check_documents(docs: Sequence[str], doc_ids: Sequence[str], vectors: Any) 
     if too_long is not None:
         raise CourseError(f"document {too_long!r} is over {MAX_TEXT_BYTES:,} bytes, Milvus's limit for a text "
                           "field: split it into passages (ragutils.text.chunk_words)")
-    long_id = next((i for i in doc_ids if len(i.encode("utf-8")) > MAX_ID_BYTES), None)
-    if long_id is not None:
-        raise CourseError(f"document id {long_id[:40]!r}... is over {MAX_ID_BYTES} bytes, the id field's limit")
+    _check_id_lengths(doc_ids)
     if not np.isfinite(vectors).all():
         raise CourseError("the vectors hold NaN or infinite values")
     return docs, doc_ids, vectors
+
+
+def _check_id_lengths(doc_ids: Sequence[str]) -> None:
+    """CourseError if an id is longer than the id field holds."""
+    long_id = next((i for i in doc_ids if len(i.encode("utf-8")) > MAX_ID_BYTES), None)
+    if long_id is not None:
+        raise CourseError(f"document id {long_id[:40]!r}... is over {MAX_ID_BYTES} bytes, the id field's limit")
+
+
+def check_mode(mode: str) -> None:
+    """CourseError unless `mode` is one of MODES. Used in notebook 16, section 2."""
+    if mode not in MODES:
+        raise CourseError(f"unknown Milvus search mode {mode!r}; choose one of: {', '.join(MODES)}")
 
 
 def _create(client: MilvusClient, name: str, dim: int) -> None:
@@ -236,16 +247,15 @@ class MilvusKnowledgeBase(LiveIndex):
     @classmethod
     def from_corpus(cls, name: str = "wiki", encoder: Encoder | None = None, uri: str | None = None,
                     collection: str | None = None) -> MilvusKnowledgeBase:
-        """A corpus's passages with their cached embeddings (`embeddings.corpus_embeddings`) in Milvus."""
-        from .dense import Encoder
-        from .embeddings import corpus_embeddings, passage_texts
+        """A corpus's passages with their cached embeddings (`embeddings.corpus_embeddings`) in Milvus.
 
-        encoder = encoder or Encoder()
-        doc_ids, texts = passage_texts(name)
+        The encoder is loaded only if the embeddings must be computed or a dense search asks for it.
+        """
+        from .embeddings import corpus_embeddings
+
         embeddings = corpus_embeddings(name, encoder=encoder)
-        if list(embeddings.doc_ids) != list(doc_ids):
-            raise CourseError(f"the cached embeddings of {name!r} are not in passage order: delete them and re-encode")
-        return cls(texts, doc_ids, embeddings.vectors, encoder=encoder, uri=uri, name=collection, tag=name)
+        return cls(embeddings.texts, embeddings.doc_ids, embeddings.vectors, encoder=encoder, uri=uri,
+                   name=collection, tag=name)
 
     def _build(self, docs: list[str], doc_ids: list[str], vectors: np.ndarray) -> None:
         """Fill a staging collection, then rename it into place: the name appears only when it is complete."""
@@ -285,8 +295,7 @@ class MilvusKnowledgeBase(LiveIndex):
         """For each query, up to k (doc_id, score) pairs, best first: BM25, dense (cosine) or hybrid (RRF)."""
         queries = query_list(queries)
         check_k(k)
-        if mode not in MODES:
-            raise CourseError(f"unknown Milvus search mode {mode!r}; choose one of: {', '.join(MODES)}")
+        check_mode(mode)
         if not queries:
             return []
         queries = [validate_query(query) for query in queries]
@@ -351,6 +360,7 @@ class MilvusKnowledgeBase(LiveIndex):
 
     def _insert(self, ids: list[str], contents: tuple[list[str], np.ndarray]) -> None:
         texts, vectors = contents
+        _check_id_lengths(ids)
         self.client.insert(self.name, _rows(ids, texts, vectors))
 
     def _remove(self, ids: list[str]) -> None:
@@ -359,8 +369,6 @@ class MilvusKnowledgeBase(LiveIndex):
 
     def update(self, doc_ids: Sequence[str], contents: Any) -> None:
         """Replace documents already in the collection, in one upsert (a delete and an insert inside Milvus)."""
-        from .live_index import check_ids
-
         ids = check_ids(doc_ids, "update")
         texts, vectors = self._check_contents(contents, len(ids))
         self._check_known(ids, "update")
@@ -375,8 +383,7 @@ class MilvusRetriever:
 
     def __init__(self, knowledge_base: MilvusKnowledgeBase, mode: str = "bm25") -> None:
         """Search `knowledge_base` with BM25, dense vectors or Milvus's hybrid fusion."""
-        if mode not in MODES:
-            raise CourseError(f"unknown Milvus search mode {mode!r}; choose one of: {', '.join(MODES)}")
+        check_mode(mode)
         self.knowledge_base, self.mode = knowledge_base, mode
 
     def __repr__(self) -> str:

@@ -198,6 +198,8 @@ def test_changes_are_checked_before_anything_changes(uri, vectors, encoder):
         live.add(["d9"], (["x"], np.ones((1, 3), dtype=np.float32)))
     with pytest.raises(CourseError, match="one id and one vector"):
         live.add(["d9", "d10"], (["x"], vectors[:1]))
+    with pytest.raises(CourseError, match="id field's limit"):
+        live.add(["x" * 600], (["x"], vectors[:1]))
     assert len(live) == len(DOCS) and "d1" in live
 
 
